@@ -1,0 +1,3 @@
+from clonecast.cli import main
+
+main()

@@ -1,0 +1,414 @@
+"""The `clonecast` command line: each command calls the same library functions the flows call.
+
+Exit codes: 0 success, 2 invalid data (or a usage error), 1 any other clonecast error.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from clonecast import __version__
+from clonecast.errors import ClonecastError
+from clonecast.settings import Settings
+from traces.formats import FORMAT_HELP, FORMATS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from clonecast.console import RichProgress
+    from data_checks import Limits, ValidationReport
+    from traces.synthetic import SyntheticConfig
+
+app = typer.Typer(
+    name="clonecast",
+    help="Forecast per-workload demand and clone containers before the requests arrive.\n\n"
+    "Settings come from CLONECAST_* environment variables (e.g. CLONECAST_STATE_DIR, "
+    "CLONECAST_LIMITS__MAX_AGE=15min); local state lives under ./.clonecast/.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+INVALID = 2
+
+
+TraceFormat = Enum("TraceFormat", {name: name for name in ("auto", *FORMATS)}, type=str)  # type: ignore[misc]
+CheckFormat = Enum("CheckFormat", {name: name for name in ("auto", *FORMATS, "forecast")}, type=str)  # type: ignore[misc]
+FORMAT_DOC = "Input format; 'auto' tells it from the file name and header (formats listed below)."
+FORMATS_EPILOG = "[bold]Formats[/bold]\n\n" + "\n\n".join(
+    f"[bold]{name}[/bold]: {text}" for name, text in FORMAT_HELP.items()
+)
+
+PathArg = Annotated[Path, typer.Argument(help="Trace file or directory.", show_default=False)]
+EventsOpt = Annotated[
+    Path | None,
+    typer.Option("--events", help="Events CSV/Parquet: start, end, kind, magnitude, program_code."),
+]
+ProgramsOpt = Annotated[
+    Path | None,
+    typer.Option("--programs", help="Programs CSV/Parquet (resources per container); defaults apply otherwise."),
+]
+TzOpt = Annotated[
+    str | None,
+    typer.Option("--tz", help="Zone of timestamps written without an offset (e.g. UTC, Asia/Shanghai)."),
+]
+StartOpt = Annotated[
+    str | None,
+    typer.Option("--start", help="First bin of undated traces (azure2019, series), e.g. 2019-07-15T00:00Z."),
+]
+FreqOpt = Annotated[
+    str | None, typer.Option("--freq", help="Bin width for per-request logs and undated series, e.g. 1min.")
+]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as e:  # pydantic's ValidationError, reworded
+        raise typer.BadParameter(f"invalid CLONECAST_* setting: {e}") from e
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"clonecast {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """clonecast command line."""
+
+
+def _max_age(value: str | None) -> str | None:
+    if value is not None:
+        import pandas as pd
+
+        try:
+            pd.Timedelta(value)
+        except ValueError as e:
+            raise typer.BadParameter(f"{value!r} is not a duration such as 15min or 2h") from e
+    return value
+
+
+@app.command(
+    epilog=FORMATS_EPILOG
+    + "\n\n[bold]forecast[/bold]: a forecast CSV/Parquet (program_code, origin, ts, step, yhat, q<level>, resources)"
+)
+def validate(
+    path: PathArg,
+    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help=FORMAT_DOC)] = (
+        CheckFormat.auto  # type: ignore[attr-defined]
+    ),
+    events: EventsOpt = None,
+    programs: ProgramsOpt = None,
+    tz: TzOpt = None,
+    start: StartOpt = None,
+    freq: FreqOpt = None,
+    max_age: Annotated[
+        str | None,
+        typer.Option("--max-age", callback=_max_age, help="Freshness: newest timestamp at most this old (e.g. 15min)."),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON here.")] = None,
+) -> None:
+    """Check a trace (or forecast) against its expectation suites.
+
+    Prints every failed expectation with example rows and exits 2 when the data is invalid, 0 when it is
+    valid. Nothing is written except the optional JSON report.
+    """
+    from clonecast.console import RichProgress, render_dataset, render_report
+
+    settings = _settings()
+    limits = settings.limits.model_copy(update={"max_age": max_age}) if max_age else settings.limits
+    with RichProgress() as progress:
+        if fmt.value == "forecast":
+            report = _check_forecast(path, programs, tz, settings, limits, progress)
+            dataset = None
+        else:
+            from data_checks import check_source
+
+            dataset, report = check_source(
+                path,
+                fmt.value,
+                events=events,
+                programs=programs,
+                tz=tz,
+                start=start,
+                freq=freq,
+                defaults=settings.program_defaults,
+                limits=limits,
+                progress=progress,
+            )
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(report.to_json() + "\n")
+    if dataset is not None and report.success:
+        render_dataset(dataset, title=f"{path}")
+    render_report(report)
+    if not report.success:
+        raise typer.Exit(INVALID)
+
+
+def _check_forecast(
+    path: Path,
+    programs: Path | None,
+    tz: str | None,
+    settings: Settings,
+    limits: Limits,
+    progress: RichProgress,
+) -> ValidationReport:
+    from clonecast.errors import TraceFormatError
+    from data_checks import validate as run_validation
+    from data_checks.validate import report_from_error
+    from traces.loaders.long import read_forecast, read_programs
+
+    try:
+        forecast = read_forecast(path, tz=tz, progress=progress)
+        known = read_programs(programs, progress=progress) if programs else None
+    except TraceFormatError as e:
+        return report_from_error(e, source=str(path))
+    return run_validation(
+        forecast=forecast,
+        programs=known,
+        freq=settings.freq,
+        limits=limits,
+        source=str(path),
+        progress=progress,
+    )
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _dataset_name(value: str | None) -> str | None:
+    if value is not None and not _NAME.match(value):
+        raise typer.BadParameter(f"{value!r}: use letters, digits, '.', '_' or '-' (at most 64)")
+    return value
+
+
+@app.command(epilog=FORMATS_EPILOG)
+def ingest(
+    path: PathArg,
+    fmt: Annotated[TraceFormat, typer.Option("--format", "-f", help=FORMAT_DOC)] = TraceFormat.auto,  # type: ignore[attr-defined]
+    events: EventsOpt = None,
+    programs: ProgramsOpt = None,
+    tz: TzOpt = None,
+    start: StartOpt = None,
+    freq: FreqOpt = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", callback=_dataset_name, help="Dataset name in the store (default: from the file name)."),
+    ] = None,
+    resample: Annotated[
+        str | None,
+        typer.Option("--resample", help="Also sum into bins of this width (e.g. 5min) before storing."),
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="Store directory (default: <state_dir>/datasets).")
+    ] = None,
+) -> None:
+    """Read a trace in any supported format, validate it and write canonical Parquet to the store.
+
+    Invalid input prints the failed expectations, exits 2 and writes nothing.
+    """
+    from clonecast.console import RichProgress, render_dataset, render_report
+    from data_checks import check_source
+    from traces.resample import resample as resample_requests
+    from traces.store import write_dataset
+
+    settings = _settings()
+    with RichProgress() as progress:
+        dataset, report = check_source(
+            path,
+            fmt.value,
+            events=events,
+            programs=programs,
+            tz=tz,
+            start=start,
+            freq=freq,
+            defaults=settings.program_defaults,
+            limits=settings.limits,
+            progress=progress,
+        )
+        if dataset is None or not report.success:
+            progress.stage("nothing written")
+        else:
+            progress.stage("conforming frames")
+            dataset = dataset.canonical()
+            if resample:
+                progress.stage(f"resampling to {resample}")
+                dataset.requests = resample_requests(dataset.requests, resample)
+                dataset.freq = _timedelta(resample)
+            progress.stage("writing parquet")
+            target = (store or settings.datasets_dir) / (name or _default_name(path))
+            write_dataset(dataset, target)
+    if dataset is None or not report.success:
+        render_report(report)
+        raise typer.Exit(INVALID)
+    render_dataset(dataset, title=f"ingested into {target}")
+    render_report(report)
+
+
+def _timedelta(value: str) -> pd.Timedelta:
+    import pandas as pd
+
+    try:
+        return pd.Timedelta(value)
+    except ValueError as e:
+        raise typer.BadParameter(f"{value!r} is not a duration such as 5min") from e
+
+
+def _default_name(path: Path) -> str:
+    stem = path.name.split(".")[0] or "dataset"
+    return re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:64]
+
+
+@app.command()
+def generate(
+    name: Annotated[str, typer.Option("--name", callback=_dataset_name, help="Dataset name in the store.")] = (
+        "synthetic"
+    ),
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write here instead of <state_dir>/datasets/<name>.")
+    ] = None,
+    programs: Annotated[int, typer.Option("--programs", min=1, help="Number of program codes.")] = 120,
+    days: Annotated[int, typer.Option("--days", min=1, help="Length of the trace in days.")] = 21,
+    freq: Annotated[str, typer.Option("--freq", help="Bin width.")] = "5min",
+    start: Annotated[str, typer.Option("--start", help="First bin (UTC).")] = "2026-01-05T00:00:00Z",
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: settings seed).")] = None,
+    bursty_share: Annotated[float, typer.Option(min=0, max=1, help="Share of bursty programs.")] = 0.15,
+    sparse_share: Annotated[float, typer.Option(min=0, max=1, help="Share of sparse programs.")] = 0.20,
+    gpu_share: Annotated[float, typer.Option(min=0, max=1, help="Share of GPU programs.")] = 0.10,
+    cron_share: Annotated[float, typer.Option(min=0, max=1, help="Share of programs run by daily cron jobs.")] = 0.10,
+    campaigns: Annotated[int, typer.Option(min=0, help="Campaign surges to inject.")] = 8,
+    news: Annotated[int, typer.Option(min=0, help="News spikes (all programs) to inject.")] = 3,
+    median_rate: Annotated[float, typer.Option(min=0, help="Median requests per bin of a steady program.")] = 30.0,
+    dispersion: Annotated[float, typer.Option(min=0.1, help="Count noise: gamma-Poisson shape (lower = noisier).")] = (
+        20.0
+    ),
+    plot: Annotated[bool, typer.Option(help="Also draw the trace to <state_dir>/plots/<name>.png.")] = True,
+) -> None:
+    """Generate the seeded synthetic trace (daily/weekly seasonality, bursty, sparse and GPU programs,
+    campaigns, cron jobs and news as a ground-truth events table) and store it as a dataset."""
+    from traces.synthetic import SyntheticConfig
+
+    settings = _settings()
+    try:
+        config = SyntheticConfig(
+            programs=programs,
+            days=days,
+            freq=freq,
+            start=start,
+            seed=settings.seed if seed is None else seed,
+            bursty_share=bursty_share,
+            sparse_share=sparse_share,
+            gpu_share=gpu_share,
+            cron_share=cron_share,
+            campaigns=campaigns,
+            news=news,
+            median_rate=median_rate,
+            dispersion=dispersion,
+        )
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    _store_synthetic(config, out or settings.datasets_dir / name, settings, plot=plot, name=name)
+
+
+def _store_synthetic(config: SyntheticConfig, target: Path, settings: Settings, *, plot: bool, name: str) -> None:
+    from clonecast.console import RichProgress, render_dataset, render_report, stdout
+    from data_checks import validate_dataset
+    from traces.plots import plot_trace
+    from traces.store import write_dataset
+    from traces.synthetic import generate as generate_trace
+
+    with RichProgress() as progress:
+        progress.stage("generating synthetic trace")
+        dataset = generate_trace(config)
+        report = validate_dataset(dataset, limits=settings.limits, progress=progress)
+        if report.success:
+            progress.stage("writing parquet")
+            write_dataset(dataset, target)
+            if plot:
+                progress.stage("plotting")
+                picture = plot_trace(dataset, settings.plots_dir / f"{name}.png")
+    if not report.success:
+        render_report(report)
+        raise typer.Exit(INVALID)
+    render_dataset(dataset, title=f"synthetic trace in {target}")
+    render_report(report)
+    if plot:
+        stdout.print(f"plot: {picture}")
+
+
+@app.command()
+def demo() -> None:
+    """The main job on embedded defaults: generate the synthetic trace, validate it, store it, plot it.
+
+    Later stages (forecast, plan, clone) join here as they land.
+    """
+    from clonecast.console import stdout
+    from traces.synthetic import SyntheticConfig
+
+    settings = _settings()
+    stdout.rule("clonecast demo")
+    config = SyntheticConfig(seed=settings.seed)
+    _store_synthetic(config, settings.datasets_dir / "synthetic", settings, plot=True, name="synthetic")
+    stdout.print(
+        "\nnext: [bold]clonecast validate PATH[/bold] on a real trace, [bold]clonecast ingest PATH[/bold] to store it, "
+        "[bold]clonecast datasets[/bold] to list the store."
+    )
+
+
+@app.command()
+def datasets(
+    store: Annotated[Path | None, typer.Option("--store", help="Store directory (default: <state_dir>/datasets).")] = (
+        None
+    ),
+) -> None:
+    """List the datasets in the store with their size, span and source."""
+    from rich.table import Table
+
+    from clonecast.console import stdout
+    from traces.store import is_dataset_dir, read_manifest
+
+    root = store or _settings().datasets_dir
+    table = Table(title=f"datasets in {root}")
+    table.add_column("name", no_wrap=True, style="bold")
+    for column in ("format", "freq", "programs", "rows", "span (UTC)"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("source", overflow="fold")
+    found = sorted(p for p in root.iterdir() if is_dataset_dir(p)) if root.is_dir() else []
+    for path in found:
+        m = read_manifest(path)
+        rows = m.get("rows", {})
+        table.add_row(
+            path.name,
+            str(m.get("format")),
+            str(m.get("freq")),
+            str(m.get("programs")),
+            f"{rows.get('requests', 0):,}" if isinstance(rows, dict) else "?",
+            f"{str(m.get('start'))[:16]} .. {str(m.get('end'))[:16]}",
+            str(m.get("source")),
+        )
+    stdout.print(table if found else f"no datasets in {root}; try `clonecast demo` or `clonecast ingest PATH`")
+
+
+def main() -> None:
+    """Entry point: clonecast errors become one clear line and exit code 1."""
+    try:
+        app()
+    except ClonecastError as e:
+        from clonecast.console import stderr
+
+        stderr.print(f"[red]error:[/red] {e}")
+        sys.exit(1)

@@ -1,0 +1,44 @@
+"""The one settings object: built at the entry point from CLONECAST_* environment variables, passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from data_checks.limits import Limits
+from traces.defaults import ProgramDefaults
+
+
+class Settings(BaseSettings):
+    """clonecast's settings; nested fields via double underscores, e.g. CLONECAST_LIMITS__MAX_AGE=15min."""
+
+    model_config = SettingsConfigDict(env_prefix="CLONECAST_", env_nested_delimiter="__", extra="ignore")
+
+    state_dir: Path = Field(Path(".clonecast"), description="local state: datasets, models, plots")
+    freq: str = Field("5min", description="forecasting bin width")
+    horizon: int = Field(12, ge=1, le=2016, description="forecast steps (12 x 5 minutes = next hour)")
+    seed: int = Field(7, description="seed of everything random (synthetic trace, models)")
+    limits: Limits = Field(default_factory=Limits)
+    program_defaults: ProgramDefaults = Field(default_factory=ProgramDefaults)
+
+    @field_validator("freq")
+    @classmethod
+    def _freq_parses(cls, value: str) -> str:
+        try:
+            width = pd.Timedelta(value)
+        except ValueError as e:
+            raise ValueError(f"freq {value!r} is not a duration such as '5min'") from e
+        if width <= pd.Timedelta(0):
+            raise ValueError(f"freq {value!r} must be positive")
+        return value
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.state_dir / "datasets"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.state_dir / "plots"

@@ -1,0 +1,2 @@
+"""Prefect flows: thin wiring of tasks to library calls (the only place that imports prefect).
+Arrives with the orchestration issue."""

@@ -1,0 +1,2 @@
+"""Cloning manager, placement, dynamic scaling policy and the trace-replay simulator (pure logic).
+Arrives with the simulator and cloning-manager issues."""
