@@ -19,8 +19,6 @@ from clonecast.settings import Settings
 from traces.formats import FORMAT_HELP, FORMATS
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from clonecast.console import RichProgress
     from data_checks import Limits, ValidationReport
     from traces.synthetic import SyntheticConfig
@@ -90,14 +88,15 @@ def _main(
     """clonecast command line."""
 
 
-def _max_age(value: str | None) -> str | None:
+def _duration(value: str | None) -> str | None:
+    """Typer callback: a duration option such as 15min (checked, kept as text)."""
     if value is not None:
-        import pandas as pd
+        from traces.frames import parse_duration
 
         try:
-            pd.Timedelta(value)
+            parse_duration(value)
         except ValueError as e:
-            raise typer.BadParameter(f"{value!r} is not a duration such as 15min or 2h") from e
+            raise typer.BadParameter(str(e)) from e
     return value
 
 
@@ -117,7 +116,9 @@ def validate(
     freq: FreqOpt = None,
     max_age: Annotated[
         str | None,
-        typer.Option("--max-age", callback=_max_age, help="Freshness: newest timestamp at most this old (e.g. 15min)."),
+        typer.Option(
+            "--max-age", callback=_duration, help="Freshness: newest timestamp at most this old (e.g. 15min)."
+        ),
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON here.")] = None,
 ) -> None:
@@ -211,7 +212,9 @@ def ingest(
     ] = None,
     resample: Annotated[
         str | None,
-        typer.Option("--resample", help="Also sum into bins of this width (e.g. 5min) before storing."),
+        typer.Option(
+            "--resample", callback=_duration, help="Also sum into bins of this width (e.g. 5min) before storing."
+        ),
     ] = None,
     store: Annotated[
         Path | None, typer.Option("--store", help="Store directory (default: <state_dir>/datasets).")
@@ -223,6 +226,7 @@ def ingest(
     """
     from clonecast.console import RichProgress, render_dataset, render_report
     from data_checks import check_source
+    from traces.frames import parse_duration
     from traces.resample import resample as resample_requests
     from traces.store import write_dataset
 
@@ -248,7 +252,7 @@ def ingest(
             if resample:
                 progress.stage(f"resampling to {resample}")
                 dataset.requests = resample_requests(dataset.requests, resample)
-                dataset.freq = _timedelta(resample)
+                dataset.freq = parse_duration(resample)
             progress.stage("writing parquet")
             target = (store or settings.datasets_dir) / (name or _default_name(path))
             write_dataset(dataset, target)
@@ -257,15 +261,6 @@ def ingest(
         raise typer.Exit(INVALID)
     render_dataset(dataset, title=f"ingested into {target}")
     render_report(report)
-
-
-def _timedelta(value: str) -> pd.Timedelta:
-    import pandas as pd
-
-    try:
-        return pd.Timedelta(value)
-    except ValueError as e:
-        raise typer.BadParameter(f"{value!r} is not a duration such as 5min") from e
 
 
 def _default_name(path: Path) -> str:

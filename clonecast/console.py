@@ -70,14 +70,7 @@ def render_report(report: ValidationReport, console: Console = stdout) -> None:
     )
     for result in failures:
         console.print(f"\n[bold red]✗ {result.expectation}[/bold red] on [bold]{result.where}[/bold]: {result.check}")
-        facts = []
-        if result.unexpected_count is not None:
-            facts.append(f"{result.unexpected_count:,} unexpected")
-        if result.observed is not None:
-            facts.append(f"observed {result.observed}")
-        if result.detail:
-            facts.append(result.detail)
-        if facts:
+        if facts := result.facts():
             console.print("  " + "; ".join(facts))
         if result.examples:
             console.print(_examples_table(result.examples))

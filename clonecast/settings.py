@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data_checks.limits import Limits
 from traces.defaults import ProgramDefaults
+from traces.frames import parse_duration
 
 
 class Settings(BaseSettings):
@@ -27,12 +27,7 @@ class Settings(BaseSettings):
     @field_validator("freq")
     @classmethod
     def _freq_parses(cls, value: str) -> str:
-        try:
-            width = pd.Timedelta(value)
-        except ValueError as e:
-            raise ValueError(f"freq {value!r} is not a duration such as '5min'") from e
-        if width <= pd.Timedelta(0):
-            raise ValueError(f"freq {value!r} must be positive")
+        parse_duration(value, "freq")
         return value
 
     @property

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 from pydantic import BaseModel, Field, field_validator
 
+from traces.frames import parse_duration
+
 
 class Limits(BaseModel):
     """Bounds beyond which a value is taken for a corruption rather than for demand."""
@@ -30,10 +32,7 @@ class Limits(BaseModel):
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                pd.Timedelta(value)
-            except ValueError as e:
-                raise ValueError(f"{value!r} is not a duration such as '15min' or '2h'") from e
+            parse_duration(value)
         return value
 
     @field_validator("earliest")

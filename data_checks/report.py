@@ -30,16 +30,20 @@ class ExpectationResult:
     def where(self) -> str:
         return f"{self.frame}.{','.join(self.columns)}" if self.columns else self.frame
 
+    def facts(self) -> list[str]:
+        """What was seen: unexpected count, observed value, detail."""
+        facts = []
+        if self.unexpected_count is not None:
+            facts.append(f"{self.unexpected_count:,} unexpected")
+        if self.observed is not None:
+            facts.append(f"observed {self.observed}")
+        if self.detail:
+            facts.append(self.detail)
+        return facts
+
     def message(self) -> str:
         """A line that names the failed expectation, the place and what was seen."""
-        parts = [f"{self.where}: {self.expectation} failed ({self.check})"]
-        if self.unexpected_count is not None:
-            parts.append(f"{self.unexpected_count} unexpected value(s)")
-        if self.observed is not None:
-            parts.append(f"observed {self.observed}")
-        if self.detail:
-            parts.append(self.detail)
-        return "; ".join(parts)
+        return "; ".join([f"{self.where}: {self.expectation} failed ({self.check})", *self.facts()])
 
 
 @dataclass(frozen=True)

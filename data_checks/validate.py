@@ -26,7 +26,6 @@ from data_checks.suites import (
     schema_suite,
     time_axis_suite,
 )
-from traces.defaults import ProgramDefaults
 from traces.frames import Dataset, FrameSchema, quantile_columns
 from traces.progress import NullProgress, Progress
 
@@ -105,31 +104,17 @@ def check_source(
     path: Path,
     fmt: str = "auto",
     *,
-    events: Path | None = None,
-    programs: Path | None = None,
-    tz: str | None = None,
-    start: str | None = None,
-    freq: str | None = None,
-    defaults: ProgramDefaults | None = None,
     limits: Limits | None = None,
     now: pd.Timestamp | None = None,
     progress: Progress | None = None,
+    **load_options: Any,
 ) -> tuple[Dataset | None, ValidationReport]:
-    """Load a trace and validate it; a file that cannot be read yields a report naming the failed check."""
+    """Load a trace (`traces.loaders.load` options) and validate it; a file that cannot be read yields a
+    report naming the failed check."""
     from traces.loaders import load
 
     try:
-        dataset = load(
-            path,
-            fmt,
-            events=events,
-            programs=programs,
-            tz=tz,
-            start=start,
-            freq=freq,
-            defaults=defaults,
-            progress=progress,
-        )
+        dataset = load(path, fmt, progress=progress, **load_options)
     except TraceFormatError as e:
         return None, report_from_error(e, source=str(path))
     return dataset, validate_dataset(dataset, limits=limits, now=now, progress=progress)
