@@ -5,6 +5,7 @@ Exit codes: 0 success, 2 invalid data (or a usage error), 1 any other clonecast 
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from enum import Enum
@@ -16,11 +17,15 @@ import typer
 from clonecast import __version__
 from clonecast.errors import ClonecastError
 from clonecast.settings import Settings
+from policy.policies import POLICY_HELP
 from traces.formats import FORMAT_HELP, FORMATS
+from traces.frames import forecast_frame
 
 if TYPE_CHECKING:
     from clonecast.console import RichProgress
     from data_checks import Limits, ValidationReport
+    from policy.simulate import Setup
+    from traces.frames import Dataset
     from traces.synthetic import SyntheticConfig
 
 app = typer.Typer(
@@ -396,6 +401,162 @@ def datasets(
             str(m.get("source")),
         )
     stdout.print(table if found else f"no datasets in {root}; try `clonecast demo` or `clonecast ingest PATH`")
+
+
+def _valid_dataset(path: Path, fmt: str, settings: Settings, progress: RichProgress, **options: object) -> Dataset:
+    """Load and validate a trace; invalid data prints the report and exits 2 (nothing is simulated)."""
+    from clonecast.console import render_report
+    from data_checks import check_source
+
+    dataset, report = check_source(
+        path, fmt, defaults=settings.program_defaults, limits=settings.limits, progress=progress, **options
+    )
+    if dataset is None or not report.success:
+        progress.stop()
+        render_report(report)
+        raise typer.Exit(INVALID)
+    return dataset.canonical()
+
+
+def _setup(
+    trace: Path,
+    fmt: str,
+    warmup_minutes: float,
+    forecast: Path | None,
+    settings: Settings,
+    progress: RichProgress,
+    tick_ms: int,
+    arrivals: str,
+    tz: str | None,
+    start: str | None,
+) -> Setup:
+    from data_checks import validate as run_validation
+    from policy.mode_b import PoolSettings
+    from policy.simulate import Setup
+    from policy.trace import sim_trace
+    from traces.loaders.long import read_forecast
+
+    dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
+    progress.stage("building matrices")
+    matrices = sim_trace(dataset)
+    warmup = matrices.bins_for(warmup_minutes)
+    if warmup >= matrices.bins:
+        raise typer.BadParameter(f"--warmup-minutes {warmup_minutes:g} leaves no bins to score ({matrices.bins} bins)")
+    frame = None
+    if forecast is not None:
+        frame = read_forecast(forecast, tz=tz, progress=progress)
+        report = run_validation(forecast=frame, programs=dataset.programs, limits=settings.limits, source=str(forecast))
+        if not report.success:
+            from clonecast.console import render_report
+
+            progress.stop()
+            render_report(report)
+            raise typer.Exit(INVALID)
+        frame = forecast_frame(frame)
+    pool = PoolSettings(tick_s=tick_ms / 1000.0, seed=settings.seed, arrivals=arrivals)
+    return Setup(matrices, warmup, forecast=frame, horizon=settings.horizon, pool=pool)
+
+
+TraceOpt = Annotated[Path, typer.Option("--trace", help="Trace file or directory (any format clonecast reads).")]
+ModeOpt = Annotated[str, typer.Option("--mode", help="a: app-level (loaded or not per bin); b: container pool.")]
+WarmupOpt = Annotated[
+    float, typer.Option("--warmup-minutes", min=0, help="Policies learn on this window; scoring starts after it.")
+]
+ForecastOpt = Annotated[
+    Path | None,
+    typer.Option("--forecast", help="Forecast CSV/Parquet for seed/predictive (default: seasonal naive made here)."),
+]
+TickOpt = Annotated[int, typer.Option("--tick-ms", min=10, help="Mode B time step in milliseconds.")]
+ArrivalsOpt = Annotated[
+    str, typer.Option("--arrivals", help="Mode B arrival times inside a bin: uniform (seeded) or start.")
+]
+
+
+def _check_mode(mode: str, arrivals: str) -> None:
+    if mode not in ("a", "b"):
+        raise typer.BadParameter(f"--mode must be a or b, not {mode!r}")
+    if arrivals not in ("uniform", "start"):
+        raise typer.BadParameter(f"--arrivals must be uniform or start, not {arrivals!r}")
+
+
+@app.command(epilog="[bold]Policies[/bold]\n\n" + "\n\n".join(f"[bold]{k}[/bold]: {v}" for k, v in POLICY_HELP.items()))
+def simulate(
+    trace: TraceOpt,
+    policy: Annotated[list[str], typer.Option("--policy", "-p", help="Policy (repeatable), e.g. keepalive:10.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    mode: ModeOpt = "a",
+    warmup_minutes: WarmupOpt = 480,
+    forecast: ForecastOpt = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
+    tick_ms: TickOpt = 1000,
+    arrivals: ArrivalsOpt = "uniform",
+    tz: TzOpt = None,
+    start: StartOpt = None,
+) -> None:
+    """Replay a trace against warm-pool policies and report cold starts against wasted or idle memory.
+
+    Mode A is the app-level metric of "Serverless in the Wild" (p75 app cold-start %, wasted memory
+    normalised to the fixed 10-minute keep-alive); Mode B simulates container pools (request-weighted
+    cold starts, added latency, idle container-, memory- and GPU-seconds).
+    """
+    from clonecast.console import RichProgress, render_results, stdout
+    from policy.policies import make_policy
+    from policy.simulate import run_mode_a, run_mode_b
+
+    _check_mode(mode, arrivals)
+    settings = _settings()
+    for spec in policy:
+        try:
+            make_policy(spec)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from e
+    with RichProgress() as progress:
+        setup = _setup(trace, fmt, warmup_minutes, forecast, settings, progress, tick_ms, arrivals, tz, start)
+        results = (run_mode_a if mode == "a" else run_mode_b)(setup, policy, progress)
+    rows = [r.to_dict() for r in results]
+    render_results(rows, mode, title=f"mode {mode} on {trace} (warm-up {warmup_minutes:g} min)")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        payload = rows[0] if len(rows) == 1 else rows
+        json_out.write_text(json.dumps(payload, indent=2) + "\n")
+        stdout.print(f"json: {json_out}")
+
+
+@app.command()
+def pareto(
+    trace: TraceOpt,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    mode: ModeOpt = "a",
+    warmup_minutes: WarmupOpt = 480,
+    forecast: ForecastOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for CSV, JSON and PNG (default <state_dir>/pareto).")
+    ] = None,
+    tick_ms: TickOpt = 1000,
+    arrivals: ArrivalsOpt = "uniform",
+    tz: TzOpt = None,
+    start: StartOpt = None,
+) -> None:
+    """Sweep every policy's knob and write the Pareto points (CSV + JSON) and plot (PNG, oracle marked)."""
+    from clonecast.console import RichProgress, render_results, stdout
+    from policy.plots import plot_pareto
+    from policy.simulate import pareto as sweep
+
+    _check_mode(mode, arrivals)
+    settings = _settings()
+    with RichProgress() as progress:
+        setup = _setup(trace, fmt, warmup_minutes, forecast, settings, progress, tick_ms, arrivals, tz, start)
+        points = sweep(setup, mode, progress)
+        progress.stage("writing csv, json, png")
+        folder = out or settings.state_dir / "pareto"
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = folder / f"{_default_name(trace)}-mode-{mode}"
+        points.to_csv(stem.with_suffix(".csv"), index=False)
+        stem.with_suffix(".json").write_text(points.to_json(orient="records", indent=2) + "\n")
+        title = f"{trace.name}: mode {mode}, warm-up {warmup_minutes:g} min"
+        picture = plot_pareto(points, mode, stem.with_suffix(".png"), title)
+    render_results(points.to_dict("records"), mode, title=title)
+    stdout.print(f"csv: {stem.with_suffix('.csv')}\njson: {stem.with_suffix('.json')}\nplot: {picture}")
 
 
 def main() -> None:

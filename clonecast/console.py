@@ -50,6 +50,11 @@ class RichProgress:
             total = next(t.total for t in self._progress.tasks if t.id == self._task) or 1
             self._progress.update(self._task, total=total, completed=total)
 
+    def stop(self) -> None:
+        """Finish the display early (before printing a report)."""
+        self._finish()
+        self._progress.stop()
+
     def stage(self, description: str, total: float | None = None) -> None:
         self._finish()
         self._task = self._progress.add_task(description, total=total)
@@ -113,3 +118,49 @@ def render_dataset(dataset: Dataset, console: Console = stdout, *, title: str = 
     for note in dataset.notes:
         table.add_row("note", note)
     console.print(table)
+
+
+RESULT_COLUMNS = {
+    "a": [
+        ("policy", "policy"),
+        ("apps", "apps"),
+        ("invocations", "invocations"),
+        ("cold_starts", "cold starts"),
+        ("cold_start_pct", "cold %"),
+        ("p75_app_cold_start_pct", "p75 app cold %"),
+        ("wasted_memory_gb_min", "wasted GB-min"),
+        ("wasted_memory_pct_of_keepalive10", "wasted % of ka10"),
+    ],
+    "b": [
+        ("policy", "policy"),
+        ("invocations", "invocations"),
+        ("cold_starts", "cold starts"),
+        ("cold_start_pct", "cold %"),
+        ("p75_app_cold_start_pct", "p75 app cold %"),
+        ("added_latency_p99_s", "p99 added s"),
+        ("idle_container_s", "idle container-s"),
+        ("idle_memory_gb_s", "idle GB-s"),
+        ("idle_gpu_s", "idle GPU-s"),
+        ("idle_memory_pct_of_keepalive10", "idle mem % of ka10"),
+    ],
+}
+
+
+def render_results(rows: list[dict[str, Any]], mode: str, console: Console = stdout, *, title: str = "") -> None:
+    """Simulation results as a table, one row per policy."""
+    table = Table(title=title, title_justify="left")
+    for key, label in RESULT_COLUMNS[mode]:
+        table.add_column(label, justify="left" if key == "policy" else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*(_number(row.get(key)) for key, _ in RESULT_COLUMNS[mode]))
+    console.print(table)
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

@@ -234,8 +234,8 @@ def forecast_suite(frame: pd.DataFrame, ctx: Context, quantiles: list[str]) -> l
         ],
         Expect(
             "expect_column_pair_values_a_to_be_greater_than_b",
-            "targets lie after the origin",
-            {"column_A": "ts", "column_B": "origin"},
+            "targets lie at or after the origin",
+            {"column_A": "ts", "column_B": "origin", "or_equal": True},
         ),
         Expect(
             "expect_compound_columns_to_be_unique",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from clonecast.errors import SchemaError
@@ -190,8 +191,24 @@ def conform(frame: pd.DataFrame, schema: FrameSchema) -> pd.DataFrame:
             raise SchemaError(f"{where}: cannot cast to {dtype}: {e}") from e
     result = pd.DataFrame(out)
     if schema.sort and len(result):
-        result = result.sort_values(list(schema.sort), kind="stable")
+        order = _sort_order(result, schema.sort)
+        if not (order == np.arange(len(result))).all():
+            result = result.take(order)
     return result.reset_index(drop=True)
+
+
+def _sort_order(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    """Stable row order by `columns` (strings via sorted codes; faster than sort_values on long frames)."""
+    keys = []
+    for column in reversed(columns):
+        values = frame[column]
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            keys.append(values.array.asi8)
+        elif pd.api.types.is_numeric_dtype(values.dtype):
+            keys.append(values.to_numpy())
+        else:
+            keys.append(pd.factorize(values, sort=True)[0])
+    return np.lexsort(keys)
 
 
 def requests_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,354 @@
+"""The policies of DESIGN.md section 4 behind one protocol, for Mode A (loaded or not, per bin) and
+Mode B (target containers, at the policy's own cadence). No policy but the oracle sees the future:
+Mode A matrices at bin t depend on bins < t only, Mode B controllers read the past through
+PoolObservation, forecast-driven policies use forecasts made at least a cold start before the bin.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from policy.forecasts import ForecastView, forecast_view
+from policy.hybrid import HybridHistogram
+from policy.mode_a import keepalive_loaded
+from policy.mode_b import EmptyStart, PoolController, PoolObservation
+from policy.trace import SimTrace
+
+KNATIVE_GRACE_S = 30.0  # scale-to-zero grace period
+FORECAST_CADENCE_S = 5.0  # how often forecast-driven controllers act
+
+
+@dataclass(frozen=True)
+class SimContext:
+    """What policies get besides the trace: the warm-up length and an optional forecast frame."""
+
+    warmup_bins: int
+    forecast: pd.DataFrame | None = None
+    view: ForecastView | None = None  # forecast_view() output, built once
+
+    def forecast_for(self, trace: SimTrace) -> ForecastView:
+        if self.view is not None:
+            return self.view
+        if self.forecast is None:
+            raise ValueError("this policy needs a forecast frame (none given)")
+        return forecast_view(self.forecast, trace, decision_lead(trace))
+
+
+def decision_lead(trace: SimTrace) -> pd.Timedelta:
+    """How long before a bin a forecast-driven policy acts on it: a cold start plus one decision interval."""
+    return pd.Timedelta(seconds=float(trace.cold_start_s.max()) + FORECAST_CADENCE_S)
+
+
+class Policy(Protocol):
+    """A warm-pool policy in both simulator modes."""
+
+    @property
+    def name(self) -> str: ...
+
+    def loaded(self, trace: SimTrace, ctx: SimContext) -> np.ndarray:
+        """Mode A: loaded before the invocations of each bin [P, T]."""
+        ...
+
+    def controller(self, trace: SimTrace, ctx: SimContext) -> PoolController:
+        """Mode B: the controller that sets target containers."""
+        ...
+
+
+class AppLevelController(EmptyStart):
+    """Mode B for app-level policies: while loaded, keep the recent peak of busy containers (at least 1)."""
+
+    def __init__(self, loaded: np.ndarray, trace: SimTrace, peak_bins: int) -> None:
+        self.loaded = loaded
+        self.peak_bins = max(1, peak_bins)
+        self.cadence_s = trace.bin.total_seconds()
+
+    def target(self, obs: PoolObservation) -> np.ndarray:
+        peaks = obs.past_peaks()[:, -self.peak_bins :]
+        recent = peaks.max(axis=1) if peaks.shape[1] else np.zeros(len(self.loaded), dtype=np.int64)
+        return np.where(self.loaded[:, obs.bin], np.maximum(recent, 1), 0)
+
+
+@dataclass(frozen=True)
+class KeepAlive:
+    """Fixed keep-alive: a container stays warm `minutes` after its last request (inf = forever)."""
+
+    minutes: float = 10.0
+
+    @property
+    def name(self) -> str:
+        return f"keepalive:{_number(self.minutes)}"
+
+    def loaded(self, trace: SimTrace, ctx: SimContext) -> np.ndarray:
+        keep = math.inf if math.isinf(self.minutes) else trace.bins_for(self.minutes)
+        return keepalive_loaded(trace.counts, keep)
+
+    def controller(self, trace: SimTrace, ctx: SimContext) -> PoolController:
+        window = trace.bins if math.isinf(self.minutes) else trace.bins_for(self.minutes)
+        return AppLevelController(self.loaded(trace, ctx), trace, window)
+
+
+@dataclass(frozen=True)
+class Hybrid:
+    """SITW's hybrid histogram policy (policy/hybrid.py); Mode B keeps the last 10 minutes' peak while loaded."""
+
+    params: HybridHistogram = field(default_factory=HybridHistogram)
+
+    @property
+    def name(self) -> str:
+        default = HybridHistogram()
+        return "hybrid-histogram" + ("" if self.params == default else f":{_number(self.params.range_minutes)}")
+
+    def loaded(self, trace: SimTrace, ctx: SimContext) -> np.ndarray:
+        return self.params.loaded(trace.counts, trace.bin_minutes)
+
+    def controller(self, trace: SimTrace, ctx: SimContext) -> PoolController:
+        return AppLevelController(self.loaded(trace, ctx), trace, trace.bins_for(10))
+
+
+class KpaController(EmptyStart):
+    """Knative's KPA: stable (60 s) and panic (6 s) windows of concurrency, 70 % target per container."""
+
+    def __init__(self, trace: SimTrace, stable_s: float, panic_s: float, utilisation: float) -> None:
+        self.cadence_s = 2.0
+        self.stable_s, self.panic_s = stable_s, panic_s
+        self.per_container = np.maximum(trace.concurrency * utilisation, 1e-9)
+        self.panic_until = np.full(trace.programs, -1.0)
+        self.zero_since = np.full(trace.programs, np.inf)
+        self.current = np.zeros(trace.programs, dtype=np.int64)
+
+    def target(self, obs: PoolObservation) -> np.ndarray:
+        now = obs.tick * obs.tick_s
+        stable = np.ceil(obs.mean_inflight(self.stable_s) / self.per_container).astype(np.int64)
+        panic = np.ceil(obs.mean_inflight(self.panic_s) / self.per_container).astype(np.int64)
+        ready = obs.warm
+        enter = (panic >= 2 * np.maximum(ready, 1)) & (panic > 0)
+        self.panic_until = np.where(enter, now + self.stable_s, self.panic_until)
+        panicking = now < self.panic_until
+        wanted = np.where(panicking, np.maximum(np.maximum(panic, stable), self.current), stable)
+        # scale to zero only after the grace period with nothing to do
+        self.zero_since = np.where(wanted == 0, np.minimum(self.zero_since, now), np.inf)
+        hold = (wanted == 0) & (now - self.zero_since < KNATIVE_GRACE_S)
+        wanted = np.where(hold, np.minimum(self.current, 1), wanted)
+        self.current = wanted
+        return wanted
+
+
+@dataclass(frozen=True)
+class ReactiveKpa:
+    """Knative-like reactive autoscaling; knob: the stable window (seconds)."""
+
+    stable_s: float = 60.0
+    panic_s: float = 6.0
+    utilisation: float = 0.7
+
+    @property
+    def name(self) -> str:
+        return "reactive-kpa" + ("" if self.stable_s == 60 else f":{_number(self.stable_s)}")
+
+    def loaded(self, trace: SimTrace, ctx: SimContext) -> np.ndarray:
+        """At bin resolution KPA keeps a program up for the stable window plus the scale-to-zero grace."""
+        return keepalive_loaded(trace.counts, trace.bins_for((self.stable_s + KNATIVE_GRACE_S) / 60))
+
+    def controller(self, trace: SimTrace, ctx: SimContext) -> PoolController:
+        return KpaController(trace, self.stable_s, self.panic_s, self.utilisation)
+
+
+class HpaController:
+    """Kubernetes HPA: every 15 s, desired = ceil(mean concurrency / (70 % x capacity)), 10 % tolerance,
+    scale-down stabilised over a window (highest recommendation kept), never below `min_replicas`."""
+
+    def __init__(self, trace: SimTrace, utilisation: float, stabilise_s: float, min_replicas: int) -> None:
+        self.cadence_s = 15.0
+        self.capacity = trace.concurrency.astype(float)
+        self.utilisation = utilisation
+        self.min_replicas = min_replicas
+        self.history: list[np.ndarray] = []
+        self.keep = max(1, round(stabilise_s / self.cadence_s))
+
+    def initial(self, trace: SimTrace) -> np.ndarray:
+        """The Deployment exists before the trace: min_replicas warm from the start."""
+        return np.full(trace.programs, self.min_replicas, dtype=np.int64)
+
+    def target(self, obs: PoolObservation) -> np.ndarray:
+        current = np.maximum(obs.warm + obs.warming, 0)
+        load = obs.mean_inflight(self.cadence_s)
+        ratio = np.divide(load, np.maximum(current, 1) * self.capacity * self.utilisation)
+        desired = np.ceil(np.maximum(current, 1) * ratio).astype(np.int64)
+        within = (np.abs(ratio - 1.0) <= 0.1) & (current > 0)
+        desired = np.where(within, current, desired)
+        self.history = [*self.history[-(self.keep - 1) :], desired] if self.keep > 1 else [desired]
+        stabilised = np.max(np.stack(self.history), axis=0)  # scale down to the highest recent recommendation
+        return np.maximum(stabilised, self.min_replicas)
+
+
+@dataclass(frozen=True)
+class ReactiveHpa:
+    """HPA-like reactive autoscaling; knob: the scale-down stabilisation window (minutes)."""
+
+    stabilise_minutes: float = 5.0
+    utilisation: float = 0.7
+    min_replicas: int = 1
+
+    @property
+    def name(self) -> str:
+        suffix = "" if self.stabilise_minutes == 5 else f":{_number(self.stabilise_minutes)}"
+        return "reactive-hpa" + suffix + ("" if self.min_replicas == 1 else f",min{self.min_replicas}")
+
+    def loaded(self, trace: SimTrace, ctx: SimContext) -> np.ndarray:
+        """With min_replicas >= 1 a Deployment always has a pod; with 0 it keeps one for the window."""
+        if self.min_replicas >= 1:
+            return np.ones(trace.counts.shape, dtype=bool)
+        return keepalive_loaded(trace.counts, trace.bins_for(self.stabilise_minutes + 0.25))
+
+    def controller(self, trace: SimTrace, ctx: SimContext) -> PoolController:
+        return HpaController(trace, self.utilisation, self.stabilise_minutes * 60, self.min_replicas)
+
+
+class ForecastController(EmptyStart):
+    """Targets from a forecast matrix, acted on a cold start (plus one cadence) ahead of each bin; with a
+    hold, never below the peak of busy containers over the last `hold_bins` bins."""
+
+    def __init__(self, trace: SimTrace, targets: np.ndarray, hold_bins: int = 0) -> None:
+        self.cadence_s = FORECAST_CADENCE_S
+        self.targets = targets  # [P, T] containers wanted per bin
+        self.hold_bins = hold_bins
+        self.bin_s = trace.bin.total_seconds()
+        self.cold_start_s = trace.cold_start_s
+        self.rows = np.arange(trace.programs)
+
+    def target(self, obs: PoolObservation) -> np.ndarray:
+        now = obs.tick * obs.tick_s
+        reach = now + self.cold_start_s + self.cadence_s  # the next decision would be too late for this bin
+        ahead = np.minimum((reach // self.bin_s).astype(np.int64), self.targets.shape[1] - 1)
+        wanted = np.maximum(self.targets[:, obs.bin], self.targets[self.rows, ahead])
+        if self.hold_bins:
+            recent = np.concatenate(
+                [obs.past_peaks()[:, -self.hold_bins :], obs.peak[:, obs.bin : obs.bin + 1]], axis=1
+            )
+            wanted = np.maximum(wanted, recent.max(axis=1))
+        return wanted
+
+
+def containers_for(per_bin: np.ndarray, per_forecast_bin: np.ndarray, trace: SimTrace) -> np.ndarray:
+    """The cloning manager's target rule: containers that serve the requests of each trace bin by Little's
+    law [P, T], at least one wherever a request is expected in the forecast bin."""
+    busy = per_bin * (trace.duration_ms / 1000.0) / trace.bin.total_seconds()  # mean concurrent requests
+    need = np.ceil(busy / trace.concurrency[:, None] - 1e-9)
+    return np.where(per_forecast_bin >= 1.0 - 1e-9, np.maximum(need, 1), 0).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Seed:
+    """The seed's CloneContainers rule: clones = predicted volume, x1.2 when confidence < 0.8.
+
+    Confidence of a forecast = 1 - (q90 - q10) / (q90 + q10) (1 = a point, 0 = an interval from 0)."""
+
+    @property
+    def name(self) -> str:
+        return "seed"
+
+    def clones(self, trace: SimTrace, ctx: SimContext) -> np.ndarray:
+        """Clones per bin [P, T]: the predicted requests of the forecast bin, x1.2 when unsure."""
+        view = ctx.forecast_for(trace)
+        volume = view.get("yhat")
+        low = view.get("q10") if "q10" in view else volume
+        high = view.get("q90") if "q90" in view else volume
+        confidence = 1.0 - np.divide(high - low, high + low, out=np.zeros_like(high), where=(high + low) > 0)
+        return np.ceil(volume * np.where(confidence < 0.8, 1.2, 1.0) - 1e-9).astype(np.int64)
+
+    def loaded(self, trace: SimTrace, ctx: SimContext) -> np.ndarray:
+        return self.clones(trace, ctx) >= 1
+
+    def controller(self, trace: SimTrace, ctx: SimContext) -> PoolController:
+        return ForecastController(trace, self.clones(trace, ctx))
+
+
+@dataclass(frozen=True)
+class Predictive:
+    """Any forecast frame through the cloning manager's target rule at one quantile level, with a short
+    hold: containers used in the last `hold_minutes` stay (absorbs under-prediction, as the dynamic
+    scaling policy will)."""
+
+    level: int = 90
+    hold_minutes: float = 2.0
+
+    @property
+    def name(self) -> str:
+        return f"predictive:q{self.level}"
+
+    def _column(self, view: ForecastView) -> str:
+        column = f"q{self.level}"
+        if column not in view:
+            raise ValueError(f"the forecast has no {column} column; it has {sorted(view.values)}")
+        return column
+
+    def loaded(self, trace: SimTrace, ctx: SimContext) -> np.ndarray:
+        view = ctx.forecast_for(trace)
+        expected = view.get(self._column(view)) >= 1.0 - 1e-9  # a request expected in the forecast bin
+        return expected | keepalive_loaded(trace.counts, trace.bins_for(self.hold_minutes))
+
+    def controller(self, trace: SimTrace, ctx: SimContext) -> PoolController:
+        view = ctx.forecast_for(trace)
+        column = self._column(view)
+        targets = containers_for(view.per_trace_bin(column, trace), view.get(column), trace)
+        return ForecastController(trace, targets, hold_bins=trace.bins_for(self.hold_minutes))
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """Perfect foresight: loaded exactly when invoked (Mode A); Mode B is scored analytically."""
+
+    @property
+    def name(self) -> str:
+        return "oracle"
+
+    def loaded(self, trace: SimTrace, ctx: SimContext) -> np.ndarray:
+        return trace.counts > 0
+
+    def controller(self, trace: SimTrace, ctx: SimContext) -> PoolController:
+        raise NotImplementedError("the oracle is scored analytically in Mode B (mode_b.oracle_result)")
+
+
+POLICY_HELP = {
+    "keepalive:<minutes>": "fixed keep-alive after each execution (keepalive:10 is the common default; inf = forever)",
+    "hybrid-histogram[:<range minutes>]": "SITW's per-app histogram of idle times (pre-warm + keep-alive windows)",
+    "reactive-kpa[:<stable window s>]": "Knative-like: 60 s stable / 6 s panic windows, 70 % target",
+    "reactive-hpa[:<stabilisation min>][,min0]": "HPA-like: 70 % utilisation, 15 s sync, 5-minute scale-down window",
+    "seed": "the seed's rule: clones = predicted volume, x1.2 when confidence < 0.8",
+    "predictive[:q<level>]": "a forecast frame through the cloning manager's target rule (default q90)",
+    "oracle": "perfect foresight: the lower bound",
+}
+
+
+def make_policy(spec: str) -> Policy:
+    """A policy from its name, e.g. keepalive:10, hybrid-histogram, reactive-hpa:5,min0, predictive:q95."""
+    name, _, knob = spec.strip().partition(":")
+    try:
+        if name == "keepalive":
+            return KeepAlive(float(knob or 10))
+        if name == "hybrid-histogram":
+            return Hybrid(HybridHistogram(range_minutes=float(knob)) if knob else HybridHistogram())
+        if name == "reactive-kpa":
+            return ReactiveKpa(stable_s=float(knob or 60))
+        if name == "reactive-hpa":
+            window, _, floor = knob.partition(",")
+            return ReactiveHpa(stabilise_minutes=float(window or 5), min_replicas=0 if floor == "min0" else 1)
+        if name == "seed" and not knob:
+            return Seed()
+        if name == "predictive":
+            return Predictive(level=int(re.sub(r"^q", "", knob or "q90")))
+        if name == "oracle" and not knob:
+            return Oracle()
+    except ValueError as e:
+        raise ValueError(f"bad knob in policy {spec!r}: {e}") from e
+    raise ValueError(f"unknown policy {spec!r}; one of: {', '.join(POLICY_HELP)}")
+
+
+def _number(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:g}"
