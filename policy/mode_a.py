@@ -9,6 +9,7 @@ program's memory for the bin. Only bins after the warm-up are scored.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,21 +45,27 @@ def score(policy: str, trace: SimTrace, loaded: np.ndarray, warmup_bins: int) ->
     invoked = counts > 0
     cold = (invoked & ~state).sum(axis=1)  # [P]
     idle_bins = (state & ~invoked).sum(axis=1)  # [P]
-    invocations = counts.sum(axis=1)  # [P]
-    apps = invocations > 0
-    per_app = 100.0 * cold[apps] / invocations[apps]
-    total = int(invocations.sum())
     return ModeAResult(
         policy=policy,
-        apps=int(apps.sum()),
-        invocations=total,
-        cold_starts=int(cold.sum()),
-        cold_start_pct=100.0 * float(cold.sum()) / total if total else 0.0,
-        p75_app_cold_start_pct=float(np.percentile(per_app, 75)) if len(per_app) else 0.0,
-        median_app_cold_start_pct=float(np.percentile(per_app, 50)) if len(per_app) else 0.0,
+        **cold_start_summary(cold, counts.sum(axis=1)),
         wasted_memory_gb_min=float((idle_bins * trace.memory_mb).sum() / 1024.0 * trace.bin_minutes),
         loaded_bins=int(state.sum()),
     )
+
+
+def cold_start_summary(cold: np.ndarray, invocations: np.ndarray) -> dict[str, Any]:
+    """Request-weighted and per-app cold-start figures from per-program counts [P] (both modes)."""
+    apps = invocations > 0
+    per_app = 100.0 * cold[apps] / invocations[apps]
+    total = int(invocations.sum())
+    return {
+        "apps": int(apps.sum()),
+        "invocations": total,
+        "cold_starts": int(cold.sum()),
+        "cold_start_pct": 100.0 * float(cold.sum()) / total if total else 0.0,
+        "p75_app_cold_start_pct": float(np.percentile(per_app, 75)) if len(per_app) else 0.0,
+        "median_app_cold_start_pct": float(np.percentile(per_app, 50)) if len(per_app) else 0.0,
+    }
 
 
 def last_execution(counts: np.ndarray) -> np.ndarray:

@@ -10,11 +10,12 @@ below it removes idle containers only. Metrics count the evaluation window (afte
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import numpy as np
 
+from policy.mode_a import cold_start_summary
 from policy.trace import SimTrace
 
 MAX_DURATION_S = 3600.0
@@ -90,6 +91,7 @@ class ModeBResult:
     cold_starts: int
     cold_start_pct: float
     p75_app_cold_start_pct: float
+    median_app_cold_start_pct: float
     added_latency_p50_s: float
     added_latency_p99_s: float
     added_latency_mean_s: float
@@ -100,7 +102,6 @@ class ModeBResult:
     peak_containers: int
     idle_memory_pct_of_keepalive10: float | None = None
     mode: str = "b"
-    extra: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -229,17 +230,10 @@ def _result(
     provisioning_s: float,
     peak: int,
 ) -> ModeBResult:
-    apps = invocations > 0
-    per_app = 100.0 * cold[apps] / invocations[apps]
-    total = int(invocations.sum())
     p50, p99, mean = _latency(cold, invocations, trace.cold_start_s)
     return ModeBResult(
         policy=name,
-        apps=int(apps.sum()),
-        invocations=total,
-        cold_starts=int(cold.sum()),
-        cold_start_pct=100.0 * float(cold.sum()) / total if total else 0.0,
-        p75_app_cold_start_pct=float(np.percentile(per_app, 75)) if len(per_app) else 0.0,
+        **cold_start_summary(cold, invocations),
         added_latency_p50_s=p50,
         added_latency_p99_s=p99,
         added_latency_mean_s=mean,
