@@ -15,8 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT.parent / "shared" / "data" / "traces" / "azure_functions_2019_invitro_sample1350"
+from traces.shared import shared_traces_dir
+
+DEFAULT = (shared_traces_dir() or Path("../shared/data/traces")) / "azure_functions_2019_invitro_sample1350"
 
 
 def timed(label: str, fn, results: dict[str, float]):  # type: ignore[no-untyped-def]

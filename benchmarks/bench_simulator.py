@@ -13,8 +13,9 @@ import resource
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT.parent / "shared" / "data" / "traces" / "azure_functions_2019_invitro_sample1350"
+from traces.shared import shared_traces_dir
+
+DEFAULT = (shared_traces_dir() or Path("../shared/data/traces")) / "azure_functions_2019_invitro_sample1350"
 BASELINES = ["keepalive:10", "hybrid-histogram", "reactive-kpa", "reactive-hpa", "seed", "predictive:q90", "oracle"]
 
 

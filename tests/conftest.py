@@ -13,27 +13,13 @@ import pytest
 from typer.testing import CliRunner
 
 from traces.frames import Dataset
+from traces.shared import shared_traces_dir
 from traces.synthetic import SyntheticConfig, generate
-
-ROOT = Path(__file__).resolve().parents[1]
-_CANDIDATES = [
-    os.environ.get("CLONECAST_TRACES_DIR"),
-    str(ROOT.parent / "shared" / "data" / "traces"),
-    "/work/shared/data/traces",
-]
-
-
-def shared_traces() -> Path | None:
-    """The shared real traces directory, when this machine has it."""
-    for candidate in _CANDIDATES:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
 
 
 @pytest.fixture(scope="session")
 def traces_dir() -> Path:
-    found = shared_traces()
+    found = shared_traces_dir()
     if found is None:
         pytest.skip("shared real traces not found (set CLONECAST_TRACES_DIR or place them at ../shared/data/traces)")
     return found
