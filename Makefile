@@ -34,6 +34,7 @@ lint: install ## ruff (lint + format) and mypy on the core packages
 bench: install ## benchmarks (ratios against a baseline measured in the same run)
 	$(BIN)/python benchmarks/bench_ingest_validate.py
 	$(BIN)/python benchmarks/bench_simulator.py
+	$(BIN)/python benchmarks/bench_planner.py
 
 lock: install ## re-pin constraints.txt from the current virtualenv
 	{ echo '# Pinned versions that CI and `make` install (pip install -c constraints.txt); regenerate with `make lock`.'; \

@@ -324,7 +324,7 @@ def generate(
     _store_synthetic(config, out or settings.datasets_dir / name, settings, plot=plot, name=name)
 
 
-def _store_synthetic(config: SyntheticConfig, target: Path, settings: Settings, *, plot: bool, name: str) -> None:
+def _store_synthetic(config: SyntheticConfig, target: Path, settings: Settings, *, plot: bool, name: str) -> Dataset:
     from clonecast.console import RichProgress, render_dataset, render_report, stdout
     from data_checks import validate_dataset
     from traces.plots import plot_trace
@@ -348,6 +348,7 @@ def _store_synthetic(config: SyntheticConfig, target: Path, settings: Settings, 
     render_report(report)
     if plot:
         stdout.print(f"plot: {picture}")
+    return dataset
 
 
 @app.command()
@@ -362,11 +363,51 @@ def demo() -> None:
     settings = _settings()
     stdout.rule("clonecast demo")
     config = SyntheticConfig(seed=settings.seed)
-    _store_synthetic(config, settings.datasets_dir / "synthetic", settings, plot=True, name="synthetic")
+    dataset = _store_synthetic(config, settings.datasets_dir / "synthetic", settings, plot=True, name="synthetic")
+    stdout.rule("forecast -> clone plan")
+    _demo_plan(dataset, settings)
     stdout.print(
-        "\nnext: [bold]clonecast validate PATH[/bold] on a real trace, [bold]clonecast ingest PATH[/bold] to store it, "
-        "[bold]clonecast datasets[/bold] to list the store."
+        "\nnext: [bold]clonecast validate PATH[/bold] on a real trace, [bold]clonecast simulate[/bold] / "
+        "[bold]clonecast pareto[/bold] to compare policies, [bold]clonecast plan[/bold] for your own hosts."
     )
+
+
+DEMO_INFRA = Path(__file__).resolve().parents[1] / "infra" / "demo"
+
+
+def _demo_plan(dataset: Dataset, settings: Settings) -> None:
+    """Seasonal-naive forecast of the trace's last hour -> validated -> clone plan on the demo inventory."""
+    import pandas as pd
+
+    from clonecast.console import RichProgress, render_plan, render_report, stdout
+    from data_checks import validate as run_validation
+    from policy.forecasts import seasonal_naive_forecast
+    from policy.plan import plan_clones
+    from policy.trace import sim_trace
+    from traces.frames import hosts_frame
+    from traces.loaders.hosts import read_hosts
+
+    with RichProgress() as progress:
+        progress.stage("forecasting the last hour")
+        matrices = sim_trace(dataset)
+        horizon_bins = matrices.bins_for(settings.horizon * matrices.bin_minutes)
+        forecast = seasonal_naive_forecast(matrices, matrices.bins - horizon_bins, settings.horizon)
+        forecast = forecast[forecast["origin"] == forecast["origin"].min()]
+        hosts = read_hosts(DEMO_INFRA / "hosts.csv")
+        report = run_validation(forecast=forecast, programs=dataset.programs, hosts=hosts, progress=progress)
+        if not report.success:
+            progress.stop()
+            render_report(report)
+            raise typer.Exit(INVALID)
+        progress.stage("planning clones")
+        plan = plan_clones(
+            forecast, dataset.programs, hosts_frame(hosts), latency=pd.read_csv(DEMO_INFRA / "latency.csv", index_col=0)
+        )
+        path = settings.state_dir / "plans" / "demo-plan.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(plan.to_json() + "\n")
+    render_plan(plan)
+    stdout.print(f"plan: {path} (hosts: {DEMO_INFRA / 'hosts.csv'})")
 
 
 @app.command()
@@ -557,6 +598,104 @@ def pareto(
         picture = plot_pareto(points, mode, stem.with_suffix(".png"), title)
     render_results(points.to_dict("records"), mode, title=title)
     stdout.print(f"csv: {stem.with_suffix('.csv')}\njson: {stem.with_suffix('.json')}\nplot: {picture}")
+
+
+@app.command()
+def plan(
+    forecast: Annotated[Path, typer.Option("--forecast", help="Forecast CSV/Parquet (canonical forecast frame).")],
+    hosts: Annotated[Path, typer.Option("--hosts", help="Hosts CSV/Parquet, or an Alibaba openb node list.")],
+    programs: Annotated[
+        Path, typer.Option("--programs", help="Programs CSV/Parquet, or a dataset directory (its programs frame).")
+    ],
+    json_out: Annotated[Path, typer.Option("--json", help="Write the clone plan here.")],
+    existing: Annotated[
+        Path | None, typer.Option("--existing", help="Clones that exist now: CSV with program_code, host, count.")
+    ] = None,
+    latency: Annotated[
+        Path | None,
+        typer.Option("--latency", help="CSV: request source region per row, host zone per column, milliseconds."),
+    ] = None,
+    at: Annotated[str | None, typer.Option("--at", help="Plan as of this time (default: the freshest origin).")] = None,
+    max_age: Annotated[
+        str | None, typer.Option("--max-age", callback=_duration, help="Refuse forecasts older than this.")
+    ] = None,
+    target_cold_start_pct: Annotated[
+        float | None,
+        typer.Option(min=0, max=100, help="Provision for this cold-start % instead of the cost objective."),
+    ] = None,
+    cost_per_cold_second: Annotated[float, typer.Option(min=0, help="Cost of one second of cold-start wait.")] = 5e-3,
+    cost_per_gb_hour: Annotated[float, typer.Option(min=0, help="Cost of an idle GB for an hour.")] = 5e-3,
+    cost_per_gpu_hour: Annotated[float, typer.Option(min=0, help="Cost of an idle GPU for an hour.")] = 0.5,
+    max_clones: Annotated[int | None, typer.Option(min=0, help="Global budget: clones in total.")] = None,
+    zones: Annotated[int, typer.Option(min=1, help="Zones to spread an openb node list over.")] = 3,
+) -> None:
+    """Turn a forecast into a clone plan: targets per program from the cold-start objective, scarcity
+    allocation (GPU first), placement on hosts (fit, latency, spread, minimal churn).
+
+    Invalid or stale inputs print the failed expectations and exit 2; nothing is planned from them.
+    """
+    import pandas as pd
+
+    from clonecast.console import RichProgress, render_plan, render_report
+    from data_checks import validate as run_validation
+    from policy.allocate import Budget
+    from policy.plan import ManagerSettings, plan_clones, state_from_frame
+    from policy.targets import Objective
+    from traces.frames import hosts_frame, programs_frame
+    from traces.loaders.hosts import read_hosts
+    from traces.loaders.long import read_forecast, read_programs
+    from traces.store import is_dataset_dir, read_dataset
+
+    settings = _settings()
+    limits = settings.limits.model_copy(update={"max_age": max_age}) if max_age else settings.limits
+    with RichProgress() as progress:
+        progress.stage("reading inputs")
+        try:
+            program_frame = read_dataset(programs).programs if is_dataset_dir(programs) else read_programs(programs)
+            forecast_rows = read_forecast(forecast)
+            host_frame = read_hosts(hosts, zones=zones)
+        except ClonecastError as e:
+            progress.stop()
+            raise typer.BadParameter(str(e)) from e
+        report = run_validation(
+            forecast=forecast_rows,
+            programs=program_frame,
+            hosts=host_frame,
+            freq=settings.freq,
+            limits=limits,
+            source=f"{forecast} + {hosts} + {programs}",
+            progress=progress,
+        )
+        if not report.success:
+            progress.stop()
+            render_report(report)
+            raise typer.Exit(INVALID)
+        progress.stage("planning")
+        objective = Objective(
+            cost_per_cold_second=cost_per_cold_second,
+            cost_per_gb_hour=cost_per_gb_hour,
+            cost_per_gpu_hour=cost_per_gpu_hour,
+            target_cold_start_pct=target_cold_start_pct,
+        )
+        try:
+            result = plan_clones(
+                forecast_frame(forecast_rows),
+                programs_frame(program_frame),
+                hosts_frame(host_frame),
+                at=pd.Timestamp(at) if at else None,
+                existing=state_from_frame(pd.read_csv(existing)) if existing else None,
+                latency=pd.read_csv(latency, index_col=0) if latency else None,
+                settings=ManagerSettings(objective=objective, budget=Budget(max_clones=max_clones)),
+            )
+        except ValueError as e:
+            progress.stop()
+            raise typer.BadParameter(str(e)) from e
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(result.to_json() + "\n")
+    render_plan(result)
+    from clonecast.console import stdout
+
+    stdout.print(f"plan: {json_out}")
 
 
 def main() -> None:

@@ -164,3 +164,25 @@ def _number(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def render_plan(plan: Any, console: Console = stdout) -> None:
+    """A clone plan in brief: totals, actions by kind, the largest shortfalls."""
+    clones = sum(a.count for a in plan.actions if a.op == "clone")
+    removes = sum(a.count for a in plan.actions if a.op == "remove")
+    table = Table(title=f"clone plan for the bin at {plan.bin_start} (forecast made {plan.origin})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("programs", f"{len(plan.targets):,}")
+    table.add_row("clones wanted", f"{sum(plan.wanted.values()):,}")
+    table.add_row("clones placed", f"{sum(plan.targets.values()):,}")
+    table.add_row("actions", f"{len(plan.actions):,} ({clones:,} clones to start, {removes:,} to remove)")
+    table.add_row("short", f"{len(plan.shortfall):,} programs")
+    console.print(table)
+    if plan.shortfall:
+        short = Table("program", "wanted", "granted", "placed", "reason", title="shortfall (first 10)")
+        for row in plan.shortfall[:10]:
+            short.add_row(
+                row["program_code"], str(row["wanted"]), str(row["granted"]), str(row["placed"]), row["reason"]
+            )
+        console.print(short)

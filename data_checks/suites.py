@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from data_checks.limits import Limits
-from traces.frames import EVENT_KINDS, EVENTS, FORECAST, PROGRAMS, REQUESTS, UTC_NS, FrameSchema
+from traces.frames import EVENT_KINDS, EVENTS, FORECAST, HOSTS, PROGRAMS, REQUESTS, UTC_NS, FrameSchema
 
 INTEGER_DTYPES = ["int64", "Int64", "int32", "Int32"]
 FLOAT_DTYPES = ["float64", "Float64", "float32", *INTEGER_DTYPES]
@@ -196,6 +196,29 @@ def programs_suite(frame: pd.DataFrame, ctx: Context) -> list[Expect]:
     return specs
 
 
+def hosts_suite(frame: pd.DataFrame, ctx: Context) -> list[Expect]:
+    """Content of a hosts frame: one row per host, capacities in range, free amounts within capacity."""
+    lim = ctx.limits
+    specs = [
+        *_not_null("host", "zone", "region", "cpu_millicores", "memory_mb", "gpus"),
+        Expect("expect_column_values_to_be_unique", "one row per host", {"column": "host"}),
+        _between("cpu_millicores", "positive, plausible CPU", 0, lim.max_cpu_millicores, strict_min=True),
+        _between("memory_mb", "positive, plausible memory", 0, lim.max_memory_mb, strict_min=True),
+        _between("gpus", "GPU count in range", 0, lim.max_gpus),
+    ]
+    for capacity in ("cpu_millicores", "memory_mb", "gpus"):
+        free = f"free_{capacity}"
+        specs += [
+            _between(free, "free amounts are not negative", 0, None),
+            Expect(
+                "expect_column_pair_values_a_to_be_greater_than_b",
+                "free amounts within capacity",
+                {"column_A": capacity, "column_B": free, "or_equal": True},
+            ),
+        ]
+    return specs
+
+
 def events_suite(frame: pd.DataFrame, ctx: Context) -> list[Expect]:
     """Content of an events frame."""
     return [
@@ -276,4 +299,4 @@ def request_log_suite(ctx: Context) -> list[Expect]:
     ]
 
 
-SCHEMAS = {"requests": REQUESTS, "programs": PROGRAMS, "events": EVENTS, "forecast": FORECAST}
+SCHEMAS = {"requests": REQUESTS, "programs": PROGRAMS, "events": EVENTS, "forecast": FORECAST, "hosts": HOSTS}

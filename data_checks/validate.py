@@ -20,6 +20,7 @@ from data_checks.suites import (
     events_suite,
     forecast_suite,
     grid_suite,
+    hosts_suite,
     programs_suite,
     request_log_suite,
     requests_suite,
@@ -34,6 +35,7 @@ _CONTENT: dict[str, Callable[[pd.DataFrame, Context], list[Expect]]] = {
     "programs": programs_suite,
     "events": events_suite,
     "forecast": lambda frame, ctx: forecast_suite(frame, ctx, quantile_columns(frame)),
+    "hosts": hosts_suite,
 }
 _RAW: dict[str, Callable[[pd.DataFrame, Context], list[Expect]]] = {
     "time_axis": lambda frame, ctx: time_axis_suite(frame),
@@ -47,6 +49,7 @@ def validate(
     programs: pd.DataFrame | None = None,
     events: pd.DataFrame | None = None,
     forecast: pd.DataFrame | None = None,
+    hosts: pd.DataFrame | None = None,
     checks: dict[str, pd.DataFrame] | None = None,
     freq: pd.Timedelta | str | None = None,
     limits: Limits | None = None,
@@ -66,7 +69,7 @@ def validate(
         freq=pd.Timedelta(freq) if freq is not None else None,
         programs=_known_programs(programs),
     )
-    frames = {"requests": requests, "programs": programs, "events": events, "forecast": forecast}
+    frames = {"requests": requests, "programs": programs, "events": events, "forecast": forecast, "hosts": hosts}
     given = {name: frame for name, frame in frames.items() if frame is not None}
     raw = {name: frame for name, frame in (checks or {}).items() if name in _RAW}
     progress.stage("validating", total=len(given) + len(raw))

@@ -18,6 +18,8 @@ from policy.forecasts import ForecastView, forecast_view
 from policy.hybrid import HybridHistogram
 from policy.mode_a import keepalive_loaded
 from policy.mode_b import EmptyStart, PoolController, PoolObservation
+from policy.scaling import ScalingController, ScalingSettings
+from policy.targets import Objective, clones_needed, quantile_at
 from policy.trace import SimTrace
 
 KNATIVE_GRACE_S = 30.0  # scale-to-zero grace period
@@ -211,13 +213,11 @@ class ReactiveHpa:
 
 
 class ForecastController(EmptyStart):
-    """Targets from a forecast matrix, acted on a cold start (plus one cadence) ahead of each bin; with a
-    hold, never below the peak of busy containers over the last `hold_bins` bins."""
+    """Targets from a forecast matrix, acted on a cold start (plus one cadence) ahead of each bin."""
 
-    def __init__(self, trace: SimTrace, targets: np.ndarray, hold_bins: int = 0) -> None:
+    def __init__(self, trace: SimTrace, targets: np.ndarray) -> None:
         self.cadence_s = FORECAST_CADENCE_S
         self.targets = targets  # [P, T] containers wanted per bin
-        self.hold_bins = hold_bins
         self.bin_s = trace.bin.total_seconds()
         self.cold_start_s = trace.cold_start_s
         self.rows = np.arange(trace.programs)
@@ -226,21 +226,7 @@ class ForecastController(EmptyStart):
         now = obs.tick * obs.tick_s
         reach = now + self.cold_start_s + self.cadence_s  # the next decision would be too late for this bin
         ahead = np.minimum((reach // self.bin_s).astype(np.int64), self.targets.shape[1] - 1)
-        wanted = np.maximum(self.targets[:, obs.bin], self.targets[self.rows, ahead])
-        if self.hold_bins:
-            recent = np.concatenate(
-                [obs.past_peaks()[:, -self.hold_bins :], obs.peak[:, obs.bin : obs.bin + 1]], axis=1
-            )
-            wanted = np.maximum(wanted, recent.max(axis=1))
-        return wanted
-
-
-def containers_for(per_bin: np.ndarray, per_forecast_bin: np.ndarray, trace: SimTrace) -> np.ndarray:
-    """The cloning manager's target rule: containers that serve the requests of each trace bin by Little's
-    law [P, T], at least one wherever a request is expected in the forecast bin."""
-    busy = per_bin * (trace.duration_ms / 1000.0) / trace.bin.total_seconds()  # mean concurrent requests
-    need = np.ceil(busy / trace.concurrency[:, None] - 1e-9)
-    return np.where(per_forecast_bin >= 1.0 - 1e-9, np.maximum(need, 1), 0).astype(np.int64)
+        return np.maximum(self.targets[:, obs.bin], self.targets[self.rows, ahead])
 
 
 @dataclass(frozen=True)
@@ -271,33 +257,42 @@ class Seed:
 
 @dataclass(frozen=True)
 class Predictive:
-    """Any forecast frame through the cloning manager's target rule at one quantile level, with a short
-    hold: containers used in the last `hold_minutes` stay (absorbs under-prediction, as the dynamic
-    scaling policy will)."""
+    """Forecaster + cloning manager + dynamic scaling policy.
 
-    level: int = 90
-    hold_minutes: float = 2.0
+    The manager provisions each program at its own demand quantile (from the cold-start objective, or a
+    fixed `level`), the scaling policy corrects under-prediction at once and removes idle clones after
+    its stabilisation window."""
+
+    level: int | None = None
+    objective: Objective = field(default_factory=Objective)
+    scaling: ScalingSettings = field(default_factory=ScalingSettings)
 
     @property
     def name(self) -> str:
-        return f"predictive:q{self.level}"
+        return "predictive" if self.level is None else f"predictive:q{self.level}"
 
-    def _column(self, view: ForecastView) -> str:
-        column = f"q{self.level}"
-        if column not in view:
-            raise ValueError(f"the forecast has no {column} column; it has {sorted(view.values)}")
-        return column
+    def demand(self, trace: SimTrace, ctx: SimContext) -> tuple[np.ndarray, ForecastView]:
+        """Requests per forecast bin at each program's quantile [P, T]."""
+        view = ctx.forecast_for(trace)
+        quantiles = {int(c[1:]): view.get(c) for c in view.values if c.startswith("q")}
+        if not quantiles:
+            raise ValueError("the forecast has no quantile columns (q<level>); predictive needs them")
+        if self.level is not None:
+            levels = np.full(trace.programs, self.level / 100.0)
+        else:
+            levels = self.objective.levels(trace.cold_start_s, trace.memory_mb, trace.gpus, view.width)
+        return quantile_at(levels, quantiles), view
 
     def loaded(self, trace: SimTrace, ctx: SimContext) -> np.ndarray:
-        view = ctx.forecast_for(trace)
-        expected = view.get(self._column(view)) >= 1.0 - 1e-9  # a request expected in the forecast bin
-        return expected | keepalive_loaded(trace.counts, trace.bins_for(self.hold_minutes))
+        demand, _ = self.demand(trace, ctx)
+        held = keepalive_loaded(trace.counts, trace.bins_for(self.scaling.stabilise_s / 60.0))
+        return (demand >= 1.0 - 1e-9) | held
 
     def controller(self, trace: SimTrace, ctx: SimContext) -> PoolController:
-        view = ctx.forecast_for(trace)
-        column = self._column(view)
-        targets = containers_for(view.per_trace_bin(column, trace), view.get(column), trace)
-        return ForecastController(trace, targets, hold_bins=trace.bins_for(self.hold_minutes))
+        demand, view = self.demand(trace, ctx)
+        per_bin = demand * (trace.bin / view.width)
+        targets = clones_needed(per_bin, trace.duration_ms / 1000.0, trace.concurrency, trace.bin, expected=demand)
+        return ScalingController(trace, targets, per_bin, self.scaling)
 
 
 @dataclass(frozen=True)
@@ -321,7 +316,8 @@ POLICY_HELP = {
     "reactive-kpa[:<stable window s>]": "Knative-like: 60 s stable / 6 s panic windows, 70 % target",
     "reactive-hpa[:<stabilisation min>][,min0]": "HPA-like: 70 % utilisation, 15 s sync, 5-minute scale-down window",
     "seed": "the seed's rule: clones = predicted volume, x1.2 when confidence < 0.8",
-    "predictive[:q<level>]": "a forecast frame through the cloning manager's target rule (default q90)",
+    "predictive[:q<level>]": "forecast + cloning manager + scaling policy; quantile per program from the "
+    "cold-start objective, or a fixed level",
     "oracle": "perfect foresight: the lower bound",
 }
 
@@ -342,7 +338,7 @@ def make_policy(spec: str) -> Policy:
         if name == "seed" and not knob:
             return Seed()
         if name == "predictive":
-            return Predictive(level=int(re.sub(r"^q", "", knob or "q90")))
+            return Predictive(level=int(re.sub(r"^q", "", knob)) if knob else None)
         if name == "oracle" and not knob:
             return Oracle()
     except ValueError as e:

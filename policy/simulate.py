@@ -33,7 +33,14 @@ SWEEPS = {
         "reactive-kpa": ["reactive-kpa:30", "reactive-kpa", "reactive-kpa:120", "reactive-kpa:300"],
         "reactive-hpa": ["reactive-hpa:1,min0", "reactive-hpa:5,min0", "reactive-hpa:15,min0", "reactive-hpa"],
         "seed": ["seed"],
-        "predictive": ["predictive:q50", "predictive:q80", "predictive:q90", "predictive:q95", "predictive:q99"],
+        "predictive": [
+            "predictive:q50",
+            "predictive:q80",
+            "predictive:q90",
+            "predictive:q95",
+            "predictive:q99",
+            "predictive",
+        ],
         "oracle": ["oracle"],
     },
     "b": {
@@ -42,7 +49,7 @@ SWEEPS = {
         "reactive-kpa": ["reactive-kpa", "reactive-kpa:300"],
         "reactive-hpa": ["reactive-hpa:5,min0", "reactive-hpa"],
         "seed": ["seed"],
-        "predictive": ["predictive:q50", "predictive:q90", "predictive:q99"],
+        "predictive": ["predictive:q50", "predictive:q90", "predictive:q99", "predictive"],
         "oracle": ["oracle"],
     },
 }

@@ -126,7 +126,25 @@ FORECAST = FrameSchema(
     sort=("program_code", "origin", "ts"),
 )
 
-SCHEMAS = {s.name: s for s in (REQUESTS, PROGRAMS, EVENTS, FORECAST)}
+HOSTS = FrameSchema(
+    "hosts",
+    columns=(
+        Column("host", "str"),
+        Column("zone", "str"),
+        Column("region", "str"),
+        Column("cpu_millicores", "float64", doc="capacity"),
+        Column("memory_mb", "float64", doc="capacity"),
+        Column("gpus", "int64", doc="capacity"),
+        Column("gpu_type", "str", doc="GPU model; empty = none"),
+        Column("free_cpu_millicores", "float64", doc="available to clonecast (clonecast's own clones count as free)"),
+        Column("free_memory_mb", "float64"),
+        Column("free_gpus", "int64"),
+    ),
+    key=("host",),
+    sort=("host",),
+)
+
+SCHEMAS = {s.name: s for s in (REQUESTS, PROGRAMS, EVENTS, FORECAST, HOSTS)}
 
 
 def parse_duration(value: str, what: str = "duration") -> pd.Timedelta:
@@ -231,6 +249,11 @@ def forecast_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return conform(frame, FORECAST)
 
 
+def hosts_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The canonical hosts frame (capacity and what of it clonecast may use)."""
+    return conform(frame, HOSTS)
+
+
 def empty_events() -> pd.DataFrame:
     """An events frame with no rows."""
     return events_frame(
@@ -251,6 +274,7 @@ CONSTRUCTORS = {
     "programs": programs_frame,
     "events": events_frame,
     "forecast": forecast_frame,
+    "hosts": hosts_frame,
 }
 
 
