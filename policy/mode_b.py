@@ -10,7 +10,7 @@ below it removes idle containers only. Metrics count the evaluation window (afte
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -101,6 +101,7 @@ class ModeBResult:
     provisioning_container_s: float
     peak_containers: int
     idle_memory_pct_of_keepalive10: float | None = None
+    decisions: dict[str, int] | None = None  # target changes by reason, for controllers that journal them
     mode: str = "b"
 
     def to_dict(self) -> dict[str, object]:
@@ -209,7 +210,9 @@ def simulate_pool(
         if progress is not None and offset == 0:
             progress.advance(1)  # type: ignore[attr-defined]
 
-    return _result(name, trace, cold, invocations, idle_sum * cfg.tick_s, provisioning * cfg.tick_s, peak_containers)
+    result = _result(name, trace, cold, invocations, idle_sum * cfg.tick_s, provisioning * cfg.tick_s, peak_containers)
+    journal = getattr(controller, "journal", None)
+    return replace(result, decisions=dict(journal.counts)) if journal is not None else result
 
 
 def _spread(counts: np.ndarray, ticks: int, how: str, rng: np.random.Generator) -> np.ndarray:

@@ -159,6 +159,10 @@ class ScalingController(EmptyStart):
         floor = np.zeros(trace.programs, np.int64) if floor is None else floor
         self.policy = ScalingPolicy(settings, floor, np.full(trace.programs, np.iinfo(np.int64).max))
 
+    @property
+    def journal(self) -> Journal:
+        return self.policy.journal
+
     def target(self, obs: PoolObservation) -> np.ndarray:
         now = obs.tick * obs.tick_s
         reach = now + self.cold_start_s + self.cadence_s

@@ -144,3 +144,17 @@ def test_oracle_never_worse_in_mode_b(counts: list[list[int]]) -> None:
         assert oracle.cold_starts <= result.cold_starts
         assert oracle.idle_container_s <= result.idle_container_s
         assert result.invocations == oracle.invocations
+
+
+def test_predictive_journals_its_decisions_by_reason() -> None:
+    tr = trace([[0, 3, 0, 5, 0, 1, 0, 0, 0, 9] * 3], cold_start_s=2.0, duration_ms=1500.0)
+    [result] = run_mode_b(Setup(tr, 5), ["predictive"], normalise=False)
+    assert result.decisions is not None
+    assert set(result.decisions) <= {
+        "forecast",
+        "under-prediction: panic",
+        "over-prediction: held for stabilisation",
+        "floor",
+        "replace unhealthy clones",
+    }
+    assert result.decisions.get("under-prediction: panic", 0) >= 1  # the 9-request bins surprise the naive forecast
