@@ -48,6 +48,11 @@ class ClonePlan:
     levels: dict[str, float]
     shortfall: tuple[dict[str, Any], ...] = ()
     schedule: dict[str, list[int]] = field(default_factory=dict)
+    placements: tuple[dict[str, Any], ...] = ()  # the whole desired state: {program_code, host, count}
+
+    def desired(self) -> State:
+        """Clones per (program, host) once the plan is done (what a reconcile converges to)."""
+        return {(p["program_code"], p["host"]): int(p["count"]) for p in self.placements}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,11 +64,8 @@ class ClonePlan:
     def from_dict(cls, data: dict[str, Any]) -> ClonePlan:
         fields = {**data, "actions": tuple(Action(**a) for a in data["actions"])}
         fields["shortfall"] = tuple(data.get("shortfall", ()))
+        fields["placements"] = tuple(data.get("placements", ()))
         return cls(**fields)
-
-    def placements(self, before: State) -> State:
-        """The clones once the plan is applied to `before`."""
-        return apply(before, self)
 
 
 def apply(state: State, plan: ClonePlan) -> State:
@@ -219,6 +221,7 @@ def plan_clones(
         levels={str(c): round(float(v), 4) for c, v in zip(codes, level, strict=True)},
         shortfall=shortfall,
         schedule={str(c): row.tolist() for c, row in zip(codes, schedule, strict=True)},
+        placements=tuple({"program_code": p, "host": h, "count": c} for (p, h), c in sorted(after.items())),
     )
 
 

@@ -1,0 +1,237 @@
+"""Docker actuator: clones are containers on one Docker Engine per host (docker SDK).
+
+A clone is a container from the program's image (or from a warmed template committed once from it),
+labelled `clonecast.managed`, `clonecast.program`, `clonecast.host` and `clonecast.plan`, with CPU and
+memory limits, GPUs through device requests on GPU hosts, and the image's health check. Clones share the
+image's layers copy-on-write (overlay2). Only containers carrying clonecast's labels are ever touched, and
+every operation converges a (program, host) pair to a count, so applying twice changes nothing and a
+reconcile after a crash leaves neither orphans nor duplicates.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import docker
+import docker.errors
+import pandas as pd
+from docker.types import DeviceRequest
+
+from actuators.base import ActionResult, ActuatorError, ApplyReport, Observation
+from actuators.checks import check_plan
+from policy.plan import ClonePlan
+
+MANAGED = "clonecast.managed"
+PROGRAM = "clonecast.program"
+HOST = "clonecast.host"
+PLAN = "clonecast.plan"
+TEMPLATE = "clonecast.template"
+LIVE_STATES = {"running", "restarting"}
+
+
+def slug(text: str) -> str:
+    """A container-name-safe form of a program code."""
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", text)[:40]
+
+
+@contextmanager
+def engine_errors(what: str) -> Iterator[None]:
+    """Docker SDK and connection errors become ActuatorError naming the operation."""
+    try:
+        yield
+    except docker.errors.DockerException as e:
+        raise ActuatorError(f"{what}: {e}") from e
+    except OSError as e:  # the engine went away mid-call
+        raise ActuatorError(f"{what}: engine unreachable ({e})") from e
+
+
+class DockerActuator:
+    """One Docker Engine per host; `engines` maps host name -> DOCKER_HOST URL."""
+
+    def __init__(
+        self,
+        engines: dict[str, str],
+        programs: pd.DataFrame,
+        hosts: pd.DataFrame,
+        *,
+        use_templates: bool = False,
+        client_factory: Callable[[str], Any] | None = None,
+        timeout: int = 30,
+    ) -> None:
+        self.engines = engines
+        self.programs = programs.set_index("program_code")
+        self.hosts = hosts
+        self.use_templates = use_templates
+        self._factory = client_factory or (lambda url: docker.DockerClient(base_url=url, timeout=timeout))
+        self._clients: dict[str, Any] = {}
+        self.templates: dict[tuple[str, str], str] = {}
+
+    def client(self, host: str) -> Any:
+        if host not in self.engines:
+            raise ActuatorError(f"no Docker Engine configured for host {host!r}")
+        if host not in self._clients:
+            with engine_errors(f"connect to the engine of {host}"):
+                self._clients[host] = self._factory(self.engines[host])
+        return self._clients[host]
+
+    def forget(self, host: str) -> None:
+        """Drop a cached client (after the engine restarted)."""
+        client = self._clients.pop(host, None)
+        if client is not None:
+            client.close()
+
+    # observe -----------------------------------------------------------------------------------------
+
+    def containers(self, host: str, program: str | None = None) -> list[Any]:
+        """clonecast's clones on a host (all states), optionally of one program."""
+        labels = [f"{MANAGED}=true", f"{HOST}={host}"] + ([f"{PROGRAM}={program}"] if program else [])
+        with engine_errors(f"list clones on {host}"):
+            found = self.client(host).containers.list(all=True, filters={"label": labels})
+        return [c for c in found if c.labels.get(TEMPLATE) != "true"]
+
+    def observe(self) -> Observation:
+        seen = Observation()
+        for host in self.engines:
+            for container in self.containers(host):
+                key = (container.labels[PROGRAM], host)
+                bucket = seen.clones if _live(container) else seen.unhealthy
+                bucket[key] = bucket.get(key, 0) + 1
+        return seen
+
+    # act ---------------------------------------------------------------------------------------------
+
+    def apply(self, plan: ClonePlan, *, dry_run: bool = False) -> ApplyReport:
+        check_plan(plan, self.programs.reset_index(), self.hosts)
+        pairs = [(a.program_code, a.host, a.target) for a in plan.actions]
+        return self._converge(pairs, plan, dry_run=dry_run, replace_failed=False)
+
+    def reconcile(self, plan: ClonePlan, *, dry_run: bool = False) -> ApplyReport:
+        check_plan(plan, self.programs.reset_index(), self.hosts)
+        desired = plan.desired()
+        covered = set(plan.targets)
+        for host in self.engines:  # clones of covered programs that the plan no longer places go
+            for container in self.containers(host):
+                key = (container.labels[PROGRAM], host)
+                if key[0] in covered and key not in desired:
+                    desired[key] = 0
+        pairs = [(p, h, c) for (p, h), c in sorted(desired.items()) if h in self.engines]
+        return self._converge(pairs, plan, dry_run=dry_run, replace_failed=True)
+
+    def _converge(
+        self, pairs: list[tuple[str, str, int]], plan: ClonePlan, *, dry_run: bool, replace_failed: bool
+    ) -> ApplyReport:
+        report = ApplyReport(dry_run=dry_run)
+        for program, host, target in pairs:
+            start = time.perf_counter()
+            before = 0
+            try:
+                existing = self.containers(host, program)
+                live = [c for c in existing if _live(c)]
+                failed = [c for c in existing if not _live(c)]
+                before = len(live)
+                if dry_run:
+                    report.results.append(ActionResult(program, host, target, before, status="dry-run"))
+                    continue
+                replaced = 0
+                if replace_failed:
+                    for container in failed:
+                        self._remove(container)
+                    replaced = len(failed)
+                extra = sorted(live, key=lambda c: c.attrs.get("Created", ""), reverse=True)[: max(before - target, 0)]
+                for container in extra:
+                    self._remove(container)
+                created = 0
+                for _ in range(max(target - before, 0)):
+                    self._create(program, host, plan)
+                    created += 1
+                report.results.append(
+                    ActionResult(
+                        program,
+                        host,
+                        target,
+                        before,
+                        created=created,
+                        removed=len(extra),
+                        replaced=replaced,
+                        seconds=time.perf_counter() - start,
+                    )
+                )
+            except ActuatorError as e:
+                self.forget(host)
+                report.results.append(
+                    ActionResult(
+                        program,
+                        host,
+                        target,
+                        before,
+                        status="failed",
+                        error=str(e),
+                        seconds=time.perf_counter() - start,
+                    )
+                )
+        return report
+
+    def _create(self, program: str, host: str, plan: ClonePlan) -> Any:
+        profile = self.programs.loc[program]
+        image = self.template(program, host) if self.use_templates else str(profile["image"])
+        gpus = int(profile.get("gpus", 0) or 0)
+        options: dict[str, Any] = {
+            "detach": True,
+            "name": f"cc-{slug(program)}-{uuid.uuid4().hex[:8]}",
+            "labels": {MANAGED: "true", PROGRAM: program, HOST: host, PLAN: plan.origin},
+            "nano_cpus": int(float(profile["cpu_millicores"]) * 1_000_000),
+            "mem_limit": f"{max(int(float(profile['memory_mb'])), 6)}m",
+        }
+        if gpus:
+            options["device_requests"] = [DeviceRequest(count=gpus, capabilities=[["gpu"]])]
+        with engine_errors(f"start a clone of {program} on {host}"):
+            return self.client(host).containers.run(image, **options)
+
+    def _remove(self, container: Any) -> None:
+        with engine_errors(f"remove clone {container.name}"), suppress(docker.errors.NotFound):
+            container.remove(force=True)  # NotFound: already gone, the goal is reached
+
+    def template(self, program: str, host: str) -> str:
+        """A warmed template image for the program on a host, committed once and reused."""
+        key = (program, host)
+        if key not in self.templates:
+            image = str(self.programs.loc[program, "image"])
+            tag = f"clonecast-template/{slug(program).lower()}:warm"
+            with engine_errors(f"commit a warmed template of {program} on {host}"):
+                client = self.client(host)
+                warm = client.containers.run(
+                    image, detach=True, labels={MANAGED: "true", PROGRAM: program, HOST: host, TEMPLATE: "true"}
+                )
+                wait_healthy(warm, timeout=30)
+                warm.commit(repository=tag.split(":")[0], tag="warm")
+                warm.remove(force=True)
+            self.templates[key] = tag
+        return self.templates[key]
+
+
+def _live(container: Any) -> bool:
+    """Running (or restarting) and not reported unhealthy by its health check."""
+    state = container.attrs.get("State", {})
+    if state.get("Status") not in LIVE_STATES:
+        return False
+    return state.get("Health", {}).get("Status") != "unhealthy"
+
+
+def wait_healthy(container: Any, timeout: float = 30.0) -> float:
+    """Seconds until the container's health check passes (or it runs, when it has none)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        container.reload()
+        state = container.attrs.get("State", {})
+        health = state.get("Health", {}).get("Status")
+        if health == "healthy" or (health is None and state.get("Status") == "running"):
+            return time.perf_counter() - start
+        if state.get("Status") in ("exited", "dead"):
+            raise ActuatorError(f"clone {container.name} exited: {state.get('Error') or state.get('ExitCode')}")
+        time.sleep(0.05)
+    raise ActuatorError(f"clone {container.name} not healthy after {timeout:g} s")
