@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -32,6 +33,8 @@ HOST = "clonecast.host"
 PLAN = "clonecast.plan"
 TEMPLATE = "clonecast.template"
 LIVE_STATES = {"running", "restarting"}
+PARALLEL_STARTS = 16
+MIN_CPU_MILLICORES = 100.0  # below this the CFS quota starves the health check's exec
 
 
 def slug(text: str) -> str:
@@ -67,7 +70,9 @@ class DockerActuator:
         self.programs = programs.set_index("program_code")
         self.hosts = hosts
         self.use_templates = use_templates
-        self._factory = client_factory or (lambda url: docker.DockerClient(base_url=url, timeout=timeout))
+        self._factory = client_factory or (
+            lambda url: docker.DockerClient(base_url=url, timeout=timeout, max_pool_size=2 * PARALLEL_STARTS)
+        )
         self._clients: dict[str, Any] = {}
         self.templates: dict[tuple[str, str], str] = {}
 
@@ -145,10 +150,7 @@ class DockerActuator:
                 extra = sorted(live, key=lambda c: c.attrs.get("Created", ""), reverse=True)[: max(before - target, 0)]
                 for container in extra:
                     self._remove(container)
-                created = 0
-                for _ in range(max(target - before, 0)):
-                    self._create(program, host, plan)
-                    created += 1
+                created = self._create_many(program, host, plan, max(target - before, 0))
                 report.results.append(
                     ActionResult(
                         program,
@@ -176,6 +178,19 @@ class DockerActuator:
                 )
         return report
 
+    def _create_many(self, program: str, host: str, plan: ClonePlan, count: int) -> int:
+        """Start `count` clones in parallel (the engine creates containers concurrently)."""
+        if count <= 0:
+            return 0
+        if self.use_templates:
+            self.template(program, host)  # commit once before the parallel starts
+        with ThreadPoolExecutor(max_workers=min(count, PARALLEL_STARTS)) as pool:
+            futures = [pool.submit(self._create, program, host, plan) for _ in range(count)]
+            errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]  # type: ignore[misc]
+        return count
+
     def _create(self, program: str, host: str, plan: ClonePlan) -> Any:
         profile = self.programs.loc[program]
         image = self.template(program, host) if self.use_templates else str(profile["image"])
@@ -183,14 +198,24 @@ class DockerActuator:
         options: dict[str, Any] = {
             "detach": True,
             "name": f"cc-{slug(program)}-{uuid.uuid4().hex[:8]}",
-            "labels": {MANAGED: "true", PROGRAM: program, HOST: host, PLAN: plan.origin},
-            "nano_cpus": int(float(profile["cpu_millicores"]) * 1_000_000),
+            "labels": {MANAGED: "true", PROGRAM: program, HOST: host, PLAN: plan.origin, TEMPLATE: "false"},
+            "nano_cpus": int(max(float(profile["cpu_millicores"]), MIN_CPU_MILLICORES) * 1_000_000),
             "mem_limit": f"{max(int(float(profile['memory_mb'])), 6)}m",
         }
         if gpus:
             options["device_requests"] = [DeviceRequest(count=gpus, capabilities=[["gpu"]])]
+        api = self.client(host).api  # low level: create + start, without the SDK's extra inspect
+        host_config = api.create_host_config(
+            nano_cpus=options.pop("nano_cpus"),
+            mem_limit=options.pop("mem_limit"),
+            device_requests=options.pop("device_requests", None),
+        )
         with engine_errors(f"start a clone of {program} on {host}"):
-            return self.client(host).containers.run(image, **options)
+            created = api.create_container(
+                image, name=options["name"], labels=options["labels"], host_config=host_config, detach=True
+            )
+            api.start(created["Id"])
+        return created["Id"]
 
     def _remove(self, container: Any) -> None:
         with engine_errors(f"remove clone {container.name}"), suppress(docker.errors.NotFound):
@@ -212,6 +237,19 @@ class DockerActuator:
                 warm.remove(force=True)
             self.templates[key] = tag
         return self.templates[key]
+
+
+def wait_all_healthy(actuator: DockerActuator, host: str, program: str, count: int, timeout: float = 60.0) -> float:
+    """Seconds until `count` clones of a program on a host report healthy (one cheap list call per poll)."""
+    start = time.perf_counter()
+    labels = [f"{MANAGED}=true", f"{HOST}={host}", f"{PROGRAM}={program}"]
+    while time.perf_counter() - start < timeout:
+        with engine_errors(f"list healthy clones on {host}"):
+            healthy = actuator.client(host).containers.list(filters={"label": labels, "health": "healthy"}, sparse=True)
+        if len(healthy) >= count:
+            return time.perf_counter() - start
+        time.sleep(0.25)
+    raise ActuatorError(f"{program} on {host}: fewer than {count} healthy clones after {timeout:g} s")
 
 
 def _live(container: Any) -> bool:

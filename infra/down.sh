@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Stop everything infra/up.sh started.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+"$HERE/k8s/plane.sh" stop
+"$HERE/docker/dockerd.sh" stop
