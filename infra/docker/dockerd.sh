@@ -26,9 +26,11 @@ start() {
 }
 
 stop() {
-  if [ -f "$PID" ] && kill -0 "$(cat "$PID")" 2>/dev/null; then
-    kill "$(cat "$PID")"
-    for _ in $(seq 1 60); do kill -0 "$(cat "$PID")" 2>/dev/null || break; sleep 0.5; done
+  local pid
+  pid=$(cat "$PID" 2>/dev/null || true)  # dockerd removes its pid file as it exits
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   fi
   rm -f "$PID"
   echo "dockerd stopped"
