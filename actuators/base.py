@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -59,6 +61,22 @@ class ApplyReport:
     @property
     def changed(self) -> int:
         return sum(r.created + r.removed + r.replaced for r in self.results)
+
+    def attempt(
+        self, program: str, where: str, target: int, work: Callable[[], dict[str, Any]], *, before: int = 0
+    ) -> None:
+        """Run one pair's work, timing it; its counts (and `before`, when it knows better) or its failure."""
+        start = time.perf_counter()
+        try:
+            counts = {"before": before, **work()}
+        except ActuatorError as e:
+            self.results.append(
+                ActionResult(
+                    program, where, target, before, status="failed", error=str(e), seconds=time.perf_counter() - start
+                )
+            )
+            return
+        self.results.append(ActionResult(program, where, target, seconds=time.perf_counter() - start, **counts))
 
     def to_dict(self) -> dict[str, Any]:
         return {

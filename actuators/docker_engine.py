@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from functools import partial
 from typing import Any
 
 import docker
@@ -24,7 +25,7 @@ import docker.errors
 import pandas as pd
 from docker.types import DeviceRequest
 
-from actuators.base import ActionResult, ActuatorError, ApplyReport, Observation
+from actuators.base import ActuatorError, ApplyReport, Observation
 from actuators.checks import check_plan
 from policy.plan import ClonePlan
 
@@ -133,51 +134,37 @@ class DockerActuator:
     ) -> ApplyReport:
         report = ApplyReport(dry_run=dry_run)
         for program, host, target in pairs:
-            start = time.perf_counter()
-            before = 0
-            try:
-                existing = self.containers(host, program)
-                live = [c for c in existing if _live(c)]
-                failed = [c for c in existing if not _live(c)]
-                before = len(live)
-                if dry_run:
-                    report.results.append(ActionResult(program, host, target, before, status="dry-run"))
-                    continue
-                replaced = 0
-                if replace_failed:
-                    for container in failed:
-                        self._remove(container)
-                    replaced = len(failed)
-                extra = sorted(live, key=lambda c: c.attrs.get("Created", ""), reverse=True)[: max(before - target, 0)]
-                for container in extra:
-                    self._remove(container)
-                created = self._create_many(program, host, plan, max(target - before, 0))
-                report.results.append(
-                    ActionResult(
-                        program,
-                        host,
-                        target,
-                        before,
-                        created=created,
-                        removed=len(extra),
-                        replaced=replaced,
-                        seconds=time.perf_counter() - start,
-                    )
-                )
-            except ActuatorError as e:
-                self.forget(host)
-                report.results.append(
-                    ActionResult(
-                        program,
-                        host,
-                        target,
-                        before,
-                        status="failed",
-                        error=str(e),
-                        seconds=time.perf_counter() - start,
-                    )
-                )
+            work = partial(self._pair, program, host, target, plan, dry_run, replace_failed)
+            report.attempt(program, host, target, work)
         return report
+
+    def _pair(
+        self, program: str, host: str, target: int, plan: ClonePlan, dry_run: bool, replace_failed: bool
+    ) -> dict[str, Any]:
+        """Converge one (program, host) pair; failures drop the cached client (the engine may have restarted)."""
+        try:
+            existing = self.containers(host, program)
+            live = [c for c in existing if _live(c)]
+            failed = [c for c in existing if not _live(c)]
+            if dry_run:
+                return {"before": len(live), "status": "dry-run"}
+            if replace_failed:
+                for container in failed:
+                    self._remove(container)
+            newest = sorted(live, key=lambda c: c.attrs.get("Created", ""), reverse=True)
+            extra = newest[: max(len(live) - target, 0)]
+            for container in extra:
+                self._remove(container)
+            created = self._create_many(program, host, plan, max(target - len(live), 0))
+        except ActuatorError:
+            self.forget(host)
+            raise
+        return {
+            "before": len(live),
+            "created": created,
+            "removed": len(extra),
+            "replaced": len(failed) if replace_failed else 0,
+        }
 
     def _create_many(self, program: str, host: str, plan: ClonePlan, count: int) -> int:
         """Start `count` clones in parallel (the engine creates containers concurrently)."""

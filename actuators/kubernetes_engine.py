@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -24,7 +25,7 @@ from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from actuators.base import ActionResult, ActuatorError, ApplyReport, Observation
+from actuators.base import ActuatorError, ApplyReport, Observation
 from actuators.checks import check_plan
 from policy.plan import ClonePlan
 
@@ -134,46 +135,35 @@ class KubernetesActuator:
         existing = self.deployments()
         desired = plan.desired()
         for program, target in sorted(plan.targets.items()):
-            start = time.perf_counter()
             nodes = sorted(h for (p, h), c in desired.items() if p == program and c > 0)
             current = existing.get(program)
             before = int(current.spec.replicas or 0) if current is not None else 0
-            if dry_run:
-                report.results.append(ActionResult(program, ",".join(nodes), target, before, status="dry-run"))
-                continue
-            try:
-                if current is None:
-                    self._create(program, nodes, target, plan)
-                else:
-                    if _owned(current) and nodes:
-                        self._place(current, nodes)
-                    self._scale(current.metadata.name, target)
-                replaced = self._replace_failed(program) if replace_failed else 0
-                report.results.append(
-                    ActionResult(
-                        program,
-                        ",".join(nodes),
-                        target,
-                        before,
-                        created=max(target - before, 0),
-                        removed=max(before - target, 0),
-                        replaced=replaced,
-                        seconds=time.perf_counter() - start,
-                    )
-                )
-            except ActuatorError as e:
-                report.results.append(
-                    ActionResult(
-                        program,
-                        ",".join(nodes),
-                        target,
-                        before,
-                        status="failed",
-                        error=str(e),
-                        seconds=time.perf_counter() - start,
-                    )
-                )
+            work = partial(self._program, program, nodes, target, current, plan, dry_run, replace_failed)
+            report.attempt(program, ",".join(nodes), target, work, before=before)
         return report
+
+    def _program(
+        self,
+        program: str,
+        nodes: list[str],
+        target: int,
+        current: Any,
+        plan: ClonePlan,
+        dry_run: bool,
+        replace_failed: bool,
+    ) -> dict[str, Any]:
+        """Converge one program's Deployment: create or adopt, place, scale, replace failing pods."""
+        before = int(current.spec.replicas or 0) if current is not None else 0
+        if dry_run:
+            return {"status": "dry-run"}
+        if current is None:
+            self._create(program, nodes, target, plan)
+        else:
+            if _owned(current) and nodes:
+                self._place(current, nodes)
+            self._scale(current.metadata.name, target)
+        replaced = self._replace_failed(program) if replace_failed else 0
+        return {"created": max(target - before, 0), "removed": max(before - target, 0), "replaced": replaced}
 
     def _create(self, program: str, nodes: list[str], replicas: int, plan: ClonePlan) -> None:
         body: Any = self.template(program, nodes, replicas, plan)
