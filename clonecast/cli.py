@@ -10,7 +10,7 @@ import re
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -379,7 +379,7 @@ def _demo_plan(dataset: Dataset, settings: Settings) -> None:
     """Seasonal-naive forecast of the trace's last hour -> validated -> clone plan on the demo inventory."""
     import pandas as pd
 
-    from clonecast.console import RichProgress, render_plan, render_report, stdout
+    from clonecast.console import RichProgress, render_plan, stdout
     from data_checks import validate as run_validation
     from policy.forecasts import seasonal_naive_forecast
     from policy.plan import plan_clones
@@ -396,9 +396,7 @@ def _demo_plan(dataset: Dataset, settings: Settings) -> None:
         hosts = read_hosts(DEMO_INFRA / "hosts.csv")
         report = run_validation(forecast=forecast, programs=dataset.programs, hosts=hosts, progress=progress)
         if not report.success:
-            progress.stop()
-            render_report(report)
-            raise typer.Exit(INVALID)
+            _refuse(report, progress)
         progress.stage("planning clones")
         plan = plan_clones(
             forecast, dataset.programs, hosts_frame(hosts), latency=pd.read_csv(DEMO_INFRA / "latency.csv", index_col=0)
@@ -444,18 +442,24 @@ def datasets(
     stdout.print(table if found else f"no datasets in {root}; try `clonecast demo` or `clonecast ingest PATH`")
 
 
+def _refuse(report: ValidationReport, progress: RichProgress) -> NoReturn:
+    """Stop here, before anything uses the data: print the failed expectations and exit 2."""
+    from clonecast.console import render_report
+
+    progress.stop()
+    render_report(report)
+    raise typer.Exit(INVALID)
+
+
 def _valid_dataset(path: Path, fmt: str, settings: Settings, progress: RichProgress, **options: object) -> Dataset:
     """Load and validate a trace; invalid data prints the report and exits 2 (nothing is simulated)."""
-    from clonecast.console import render_report
     from data_checks import check_source
 
     dataset, report = check_source(
         path, fmt, defaults=settings.program_defaults, limits=settings.limits, progress=progress, **options
     )
     if dataset is None or not report.success:
-        progress.stop()
-        render_report(report)
-        raise typer.Exit(INVALID)
+        _refuse(report, progress)
     return dataset.canonical()
 
 
@@ -488,11 +492,7 @@ def _setup(
         frame = read_forecast(forecast, tz=tz, progress=progress)
         report = run_validation(forecast=frame, programs=dataset.programs, limits=settings.limits, source=str(forecast))
         if not report.success:
-            from clonecast.console import render_report
-
-            progress.stop()
-            render_report(report)
-            raise typer.Exit(INVALID)
+            _refuse(report, progress)
         frame = forecast_frame(frame)
     pool = PoolSettings(tick_s=tick_ms / 1000.0, seed=settings.seed, arrivals=arrivals)
     return Setup(matrices, warmup, forecast=frame, horizon=settings.horizon, pool=pool)
@@ -636,7 +636,7 @@ def plan(
     """
     import pandas as pd
 
-    from clonecast.console import RichProgress, render_plan, render_report
+    from clonecast.console import RichProgress, render_plan
     from data_checks import validate as run_validation
     from policy.allocate import Budget
     from policy.plan import ManagerSettings, plan_clones, state_from_frame
@@ -667,9 +667,7 @@ def plan(
             progress=progress,
         )
         if not report.success:
-            progress.stop()
-            render_report(report)
-            raise typer.Exit(INVALID)
+            _refuse(report, progress)
         progress.stage("planning")
         objective = Objective(
             cost_per_cold_second=cost_per_cold_second,
