@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from rich.table import Table
 
 from clonecast import __version__
 from clonecast.errors import ClonecastError
@@ -694,6 +695,60 @@ def plan(
     from clonecast.console import stdout
 
     stdout.print(f"plan: {json_out}")
+
+
+MODELS = ("seasonal-naive", "moving-average", "ridge", "lightgbm")
+
+
+@app.command()
+def backtest(
+    trace: TraceOpt,
+    model: Annotated[str, typer.Option("--model", "-m", help=f"One of: {', '.join(MODELS)}.")] = "lightgbm",
+    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")] = None,
+    test_fraction: Annotated[float, typer.Option(min=0.05, max=0.9, help="Share of the series held out.")] = 0.3,
+    stride: Annotated[int, typer.Option(min=1, help="Bins between forecast origins in the test window.")] = 1,
+    tz: TzOpt = None,
+    start: StartOpt = None,
+) -> None:
+    """Rolling-origin backtest on 5-minute bins: forecasts for the next hour from every origin of the held-out
+    window, scored with MASE (daily seasonal naive scale, m = 288), WAPE, pinball loss and the coverage of the
+    50/80/90 % intervals (online conformal calibration)."""
+    from clonecast.console import RichProgress, stdout
+    from models.backtest import backtest as run_backtest
+    from models.baselines import BASELINES
+    from models.gbm import GradientBoosting
+    from models.panel import Panel
+
+    if model not in MODELS:
+        raise typer.BadParameter(f"unknown model {model!r}; one of {', '.join(MODELS)}")
+    settings = _settings()
+    with RichProgress() as progress:
+        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
+        progress.stage("building the 5-minute panel")
+        panel = Panel.from_dataset(dataset, settings.freq)
+        progress.stage(f"backtesting {model}")
+        forecaster = GradientBoosting(seed=settings.seed) if model == "lightgbm" else BASELINES[model]()
+        try:
+            result = run_backtest(
+                forecaster, panel, test_fraction=test_fraction, horizon=settings.horizon, stride=stride
+            )
+        except ValueError as e:
+            progress.stop()
+            raise typer.BadParameter(str(e)) from e
+    summary = result.summary()
+    table = Table(title=f"{model} on {trace.name}: {summary['origins']} origins x {settings.horizon} steps")
+    for column in ("series", "mase", "wape", "pinball", *[c for c in result.per_series if c.startswith("coverage")]):
+        table.add_column(column, justify="left" if column == "series" else "right")
+    for name, row in result.per_series.iterrows():
+        table.add_row(str(name)[:40], *[f"{v:.3f}" for v in row.to_numpy()])
+    stdout.print(table)
+    covered = summary["coverage"].get("80", float("nan"))
+    stdout.print(f"mean MASE {summary['mase']:.3f}, WAPE {summary['wape']:.3f}, 80 % interval coverage {covered:.3f}")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(summary, indent=2) + "\n")
+        stdout.print(f"json: {json_out}")
 
 
 def main() -> None:

@@ -1,0 +1,119 @@
+"""LightGBM: one global, direct multi-horizon model over lags, calendar, external events and the program's
+resource profile; series are normalised by their recent level so one model serves all of them.
+
+`extra` feature providers (e.g. the LSTM's forecasts, for the hybrid) add columns per (program, origin,
+step); this module does not know where they come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+
+from models.baselines import _pairs, seasonal_naive_point
+from models.panel import Panel, event_features
+
+ExtraFeatures = Callable[[Panel, np.ndarray, int], np.ndarray]  # -> [P, O, H, E]
+PROFILE = ("cpu_millicores", "memory_mb", "gpus", "concurrency", "duration_ms")
+
+
+@dataclass
+class GradientBoosting:
+    """Knobs are LightGBM's plus the design: `lags` recent bins, `stride` between training origins."""
+
+    lags: int = 24
+    stride: int = 3
+    horizon: int = 12
+    n_estimators: int = 400
+    learning_rate: float = 0.05
+    num_leaves: int = 63
+    min_child_samples: int = 20
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    objective: str = "l1"
+    seed: int = 7
+    name: str = "lightgbm"
+    extra: ExtraFeatures | None = field(default=None, repr=False)
+    booster: lgb.LGBMRegressor | None = field(default=None, repr=False)
+
+    def features(self, panel: Panel, origins: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+        """Design rows [P*O*H, F] and the level that normalises each row [P*O*H]."""
+        values = panel.values
+        n_programs, n_origins = len(values), len(origins)
+        season, week = panel.season, panel.week
+        steps = np.arange(horizon)
+        level = _window_mean(values, origins, season) + 1.0  # [P, O]
+        lagged = values[:, np.maximum(origins[:, None] - np.arange(1, self.lags + 1)[None, :], 0)]  # [P, O, L]
+        targets = origins[:, None] + steps[None, :]  # [O, H]
+        day_ago = seasonal_naive_point(values, _pairs(origins, horizon), season).reshape(n_programs, n_origins, horizon)
+        week_ago = np.where(targets - week >= 0, values[:, np.maximum(targets - week, 0)], np.nan)  # [P, O, H]
+        means = [_window_mean(values, origins, w) for w in (12, 48, season)]  # [P, O] each
+        events = event_features(panel, horizon)
+        active = events["event_active"][:, np.minimum(targets, panel.bins - 1)]  # [P, O, H] (scheduled)
+        soon = events["event_soon"][:, np.minimum(origins, panel.bins - 1)]  # [P, O]
+        profile = panel.programs.reindex(columns=list(PROFILE)).fillna(0.0).to_numpy(float)  # [P, R]
+
+        def per_row(a: np.ndarray) -> np.ndarray:  # [P, O] -> [P, O, H]
+            return np.repeat(a[:, :, None], horizon, axis=2)
+
+        norm = level[:, :, None]  # [P, O, 1]
+        columns = [
+            np.broadcast_to(steps[None, None, :] + 1, (n_programs, n_origins, horizon)),  # step
+            np.broadcast_to((targets % season)[None], (n_programs, n_origins, horizon)),  # bin of day
+            np.broadcast_to(((targets // season) % 7)[None], (n_programs, n_origins, horizon)),  # day of week
+            day_ago / norm,
+            week_ago / norm,
+            *[per_row(m) / norm for m in means],
+            active,
+            per_row(soon),
+            np.broadcast_to(np.log1p(level)[:, :, None], (n_programs, n_origins, horizon)),
+        ]
+        stacked = [c[..., None] for c in columns]
+        stacked.append(np.repeat((lagged / norm)[:, :, None, :], horizon, axis=2))  # [P, O, H, L]
+        stacked.append(np.broadcast_to(profile[:, None, None, :], (n_programs, n_origins, horizon, profile.shape[1])))
+        if self.extra is not None:
+            stacked.append(self.extra(panel, origins, horizon) / norm[..., None])
+        x = np.concatenate(stacked, axis=3).reshape(n_programs * n_origins * horizon, -1)
+        return x, np.repeat(level.reshape(-1), horizon)
+
+    def fit(self, panel: Panel) -> GradientBoosting:
+        horizon = self.horizon
+        first = panel.season + 1
+        origins = np.arange(first, panel.bins - horizon + 1, self.stride)
+        if len(origins) < 10:
+            raise ValueError(f"{panel.bins} bins are too few to train on (need more than a day and an hour)")
+        x, level = self.features(panel, origins, horizon)
+        y = panel.values[:, origins[:, None] + np.arange(horizon)[None, :]].reshape(-1) / level
+        self.booster = lgb.LGBMRegressor(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
+            subsample_freq=1,
+            colsample_bytree=self.colsample_bytree,
+            objective=self.objective,
+            random_state=self.seed,
+            n_jobs=2,
+            verbose=-1,
+            deterministic=True,
+        )
+        self.booster.fit(x, y)
+        return self
+
+    def point(self, panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:
+        if self.booster is None:
+            raise ValueError("fit the model first")
+        x, level = self.features(panel, origins, horizon)
+        predicted = self.booster.predict(x) * level
+        return np.maximum(predicted, 0.0).reshape(len(panel.codes), len(origins), horizon)
+
+
+def _window_mean(values: np.ndarray, origins: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the `window` bins before each origin [P, O]."""
+    cumulative = np.concatenate([np.zeros((len(values), 1)), np.cumsum(values, axis=1)], axis=1)
+    low = np.maximum(origins - window, 0)
+    return (cumulative[:, origins] - cumulative[:, low]) / np.maximum(origins - low, 1)
