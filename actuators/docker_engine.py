@@ -97,15 +97,15 @@ class DockerActuator:
     def containers(self, host: str, program: str | None = None) -> list[Any]:
         """clonecast's clones on a host (all states), optionally of one program."""
         labels = [f"{MANAGED}=true", f"{HOST}={host}"] + ([f"{PROGRAM}={program}"] if program else [])
-        with engine_errors(f"list clones on {host}"):
-            found = self.client(host).containers.list(all=True, filters={"label": labels})
-        return [c for c in found if c.labels.get(TEMPLATE) != "true"]
+        with engine_errors(f"list clones on {host}"):  # sparse: one call, no inspect per container to race
+            found = self.client(host).containers.list(all=True, filters={"label": labels}, sparse=True)
+        return [c for c in found if _labels(c).get(TEMPLATE) != "true"]
 
     def observe(self) -> Observation:
         seen = Observation()
         for host in self.engines:
             for container in self.containers(host):
-                key = (container.labels[PROGRAM], host)
+                key = (_labels(container)[PROGRAM], host)
                 bucket = seen.clones if _live(container) else seen.unhealthy
                 bucket[key] = bucket.get(key, 0) + 1
         return seen
@@ -123,7 +123,7 @@ class DockerActuator:
         covered = set(plan.targets)
         for host in self.engines:  # clones of covered programs that the plan no longer places go
             for container in self.containers(host):
-                key = (container.labels[PROGRAM], host)
+                key = (_labels(container)[PROGRAM], host)
                 if key[0] in covered and key not in desired:
                     desired[key] = 0
         pairs = [(p, h, c) for (p, h), c in sorted(desired.items()) if h in self.engines]
@@ -206,7 +206,7 @@ class DockerActuator:
         return created["Id"]
 
     def _remove(self, container: Any) -> None:
-        with engine_errors(f"remove clone {container.name}"), suppress(docker.errors.NotFound):
+        with engine_errors(f"remove clone {container.id[:12]}"), suppress(docker.errors.NotFound):
             container.remove(force=True)  # NotFound: already gone, the goal is reached
 
     def template(self, program: str, host: str) -> str:
@@ -274,9 +274,17 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _labels(container: Any) -> dict[str, str]:
+    """Labels of a container from a sparse list entry or a full inspect."""
+    labels = container.attrs.get("Labels")
+    return dict(labels) if labels is not None else dict(container.labels)
+
+
 def _live(container: Any) -> bool:
-    """Running (or restarting) and not reported unhealthy by its health check."""
+    """Running (or restarting) and not reported unhealthy by its health check (list or inspect attrs)."""
     state = container.attrs.get("State", {})
+    if isinstance(state, str):  # a sparse list entry: State "running", Status "Up 3 s (unhealthy)"
+        return state in LIVE_STATES and "(unhealthy)" not in container.attrs.get("Status", "")
     if state.get("Status") not in LIVE_STATES:
         return False
     return state.get("Health", {}).get("Status") != "unhealthy"

@@ -36,8 +36,9 @@ def actuator(engine: docker.DockerClient) -> DockerActuator:
 
 def counts(engine: docker.DockerClient) -> dict[tuple[str, str], int]:
     found: dict[tuple[str, str], int] = {}
-    for c in engine.containers.list(all=True, filters={"label": f"{MANAGED}=true"}):
-        key = (c.labels["clonecast.program"], c.labels["clonecast.host"])
+    for c in engine.containers.list(all=True, filters={"label": f"{MANAGED}=true"}, sparse=True):
+        labels = c.attrs["Labels"]
+        key = (labels["clonecast.program"], labels["clonecast.host"])
         found[key] = found.get(key, 0) + 1
     return found
 
