@@ -3,9 +3,12 @@
 A clone is a container from the program's image (or from a warmed template committed once from it),
 labelled `clonecast.managed`, `clonecast.program`, `clonecast.host` and `clonecast.plan`, with CPU and
 memory limits, GPUs through device requests on GPU hosts, and the image's health check. Clones share the
-image's layers copy-on-write (overlay2). Only containers carrying clonecast's labels are ever touched, and
-every operation converges a (program, host) pair to a count, so applying twice changes nothing and a
-reconcile after a crash leaves neither orphans nor duplicates.
+image's layers copy-on-write (overlay2). By default clones run on the host network, each serving on its own
+port (env `PORT`, label `clonecast.port`, the lowest free one in `PORTS`): no network namespace and veth pair
+to set up halves the start time of a clone on a small host; `network="bridge"` isolates them instead.
+Only containers carrying clonecast's labels are ever touched, and every operation converges a (program, host)
+pair to a count, so applying twice changes nothing and a reconcile after a crash leaves neither orphans nor
+duplicates.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ PROGRAM = "clonecast.program"
 HOST = "clonecast.host"
 PLAN = "clonecast.plan"
 TEMPLATE = "clonecast.template"
+PORT = "clonecast.port"
+PORTS = range(21000, 30000)  # below the ephemeral range, clear of the kubelets (20250..)
+BRIDGE_PORT = 8080  # the port clones serve on with network="bridge"
 LIVE_STATES = {"running", "restarting"}
 PARALLEL_STARTS = 16
 MIN_CPU_MILLICORES = 100.0  # below this the CFS quota starves the health check's exec
@@ -67,11 +73,15 @@ class DockerActuator:
         use_templates: bool = False,
         client_factory: Callable[[str], Any] | None = None,
         timeout: int = 30,
+        network: str = "host",
     ) -> None:
+        if network not in {"host", "bridge"}:
+            raise ActuatorError(f"network must be 'host' or 'bridge', not {network!r}")
         self.engines = engines
         self.programs = programs.set_index("program_code")
         self.hosts = hosts
         self.use_templates = use_templates
+        self.network = network
         self._factory = client_factory or (
             lambda url: docker.DockerClient(base_url=url, timeout=timeout, max_pool_size=2 * PARALLEL_STARTS)
         )
@@ -172,21 +182,39 @@ class DockerActuator:
             return 0
         if self.use_templates:
             self.template(program, host)  # commit once before the parallel starts
+        ports = self._free_ports(host, count) if self.network == "host" else [BRIDGE_PORT] * count
         with ThreadPoolExecutor(max_workers=min(count, PARALLEL_STARTS)) as pool:
-            futures = [pool.submit(self._create, program, host, plan) for _ in range(count)]
+            futures = [pool.submit(self._create, program, host, plan, port) for port in ports]
             errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise errors[0]  # type: ignore[misc]
         return count
 
-    def _create(self, program: str, host: str, plan: ClonePlan) -> Any:
+    def _free_ports(self, host: str, count: int) -> list[int]:
+        """The `count` lowest ports of PORTS that no clone on the host's engine (any program, any state) holds."""
+        with engine_errors(f"list clone ports on {host}"):
+            found = self.client(host).containers.list(all=True, filters={"label": PORT}, sparse=True)
+        taken = {_labels(c).get(PORT) for c in found}
+        free = [port for port in PORTS if str(port) not in taken][:count]
+        if len(free) < count:
+            raise ActuatorError(f"{host}: only {len(free)} free clone ports in {PORTS.start}..{PORTS.stop - 1}")
+        return free
+
+    def _create(self, program: str, host: str, plan: ClonePlan, port: int) -> Any:
         profile = self.programs.loc[program]
         image = self.template(program, host) if self.use_templates else str(profile["image"])
         gpus = int(profile.get("gpus", 0) or 0)
         options: dict[str, Any] = {
             "detach": True,
             "name": f"cc-{slug(program)}-{uuid.uuid4().hex[:8]}",
-            "labels": {MANAGED: "true", PROGRAM: program, HOST: host, PLAN: plan.origin, TEMPLATE: "false"},
+            "labels": {
+                MANAGED: "true",
+                PROGRAM: program,
+                HOST: host,
+                PLAN: plan.origin,
+                TEMPLATE: "false",
+                PORT: str(port),
+            },
             "nano_cpus": int(max(float(profile["cpu_millicores"]), MIN_CPU_MILLICORES) * 1_000_000),
             "mem_limit": f"{max(int(float(profile['memory_mb'])), 6)}m",
         }
@@ -197,10 +225,16 @@ class DockerActuator:
             nano_cpus=options.pop("nano_cpus"),
             mem_limit=options.pop("mem_limit"),
             device_requests=options.pop("device_requests", None),
+            network_mode=self.network,
         )
         with engine_errors(f"start a clone of {program} on {host}"):
             created = api.create_container(
-                image, name=options["name"], labels=options["labels"], host_config=host_config, detach=True
+                image,
+                name=options["name"],
+                labels=options["labels"],
+                environment={"PORT": str(port)},
+                host_config=host_config,
+                detach=True,
             )
             api.start(created["Id"])
         return created["Id"]
@@ -240,10 +274,8 @@ def wait_all_healthy(actuator: DockerActuator, host: str, program: str, count: i
     raise ActuatorError(f"{program} on {host}: fewer than {count} healthy clones after {timeout:g} s")
 
 
-def wait_all_serving(
-    actuator: DockerActuator, host: str, program: str, count: int, *, port: int = 8080, timeout: float = 60.0
-) -> float:
-    """Seconds until `count` clones answer HTTP on their bridge address (the engine must be local).
+def wait_all_serving(actuator: DockerActuator, host: str, program: str, count: int, *, timeout: float = 60.0) -> float:
+    """Seconds until `count` clones answer HTTP on their address (the engine must be local).
 
     A readiness probe from outside the container: faster than waiting for the first Docker health check,
     which runs one check interval after start."""
@@ -256,14 +288,23 @@ def wait_all_serving(
         for container in running:
             if container.id in serving:
                 continue
-            networks = container.attrs.get("NetworkSettings", {}).get("Networks", {})
-            address = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), None)
-            if address and _answers(f"http://{address}:{port}/"):
+            address = _address(container)
+            if address and _answers(f"http://{address}/"):
                 serving.add(container.id)
         if len(serving) >= count:
             return time.perf_counter() - start
         time.sleep(0.1)
     raise ActuatorError(f"{program} on {host}: {len(serving)} of {count} clones serving after {timeout:g} s")
+
+
+def _address(container: Any) -> str | None:
+    """host:port a local clone serves on (host network: its port label; bridge: its bridge IP)."""
+    labels = _labels(container)
+    networks = container.attrs.get("NetworkSettings", {}).get("Networks", {})
+    if "host" in networks or not networks:
+        return f"127.0.0.1:{labels[PORT]}" if PORT in labels else None
+    ip = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), None)
+    return f"{ip}:{BRIDGE_PORT}" if ip else None
 
 
 def _answers(url: str) -> bool:

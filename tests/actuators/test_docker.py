@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from actuators.docker_engine import MANAGED, DockerActuator, wait_healthy
+from actuators.docker_engine import MANAGED, PORTS, DockerActuator, wait_all_serving, wait_healthy
 from tests.actuators.plans import hosts, plan_to, programs
 
 pytestmark = pytest.mark.docker
@@ -116,3 +116,21 @@ def test_templates_are_committed_once_and_cloned_from(engine) -> None:  # type: 
     images = {c.image.tags[0] for c in engine.containers.list(filters={"label": "clonecast.program=api"})}
     assert images == {"clonecast-template/api:warm"}
     assert actuator.templates == {("api", "h1"): "clonecast-template/api:warm"}
+
+
+def test_host_network_clones_each_serve_on_their_own_port(actuator: DockerActuator, engine) -> None:  # type: ignore[no-untyped-def]
+    actuator.apply(plan_to({("api", "h1"): 2, ("batch", "h2"): 2}))  # h1 and h2 share one engine here
+    clones = engine.containers.list(filters={"label": f"{MANAGED}=true"})
+    ports = sorted(int(c.labels["clonecast.port"]) for c in clones)
+    assert ports == [PORTS.start + i for i in range(4)]
+    assert wait_all_serving(actuator, "h1", "api", 2, timeout=20) < 20
+    assert wait_all_serving(actuator, "h2", "batch", 2, timeout=20) < 20
+    for clone in clones:
+        assert clone.attrs["HostConfig"]["NetworkMode"] == "host"
+        assert f"PORT={clone.labels['clonecast.port']}" in clone.attrs["Config"]["Env"]
+    actuator.apply(plan_to({("api", "h1"): 0, ("batch", "h2"): 2}))
+    actuator.apply(plan_to({("api", "h1"): 1, ("batch", "h2"): 2}))  # a freed port is given out again
+    after = sorted(
+        int(c.labels["clonecast.port"]) for c in engine.containers.list(filters={"label": f"{MANAGED}=true"})
+    )
+    assert len(set(after)) == 3 and after[0] == PORTS.start
