@@ -697,58 +697,356 @@ def plan(
     stdout.print(f"plan: {json_out}")
 
 
-MODELS = ("seasonal-naive", "moving-average", "ridge", "lightgbm")
+SimOpt = Annotated[
+    str, typer.Option("--sim", help="Simulator modes to cost the predictive policy in: a, b, a,b or none.")
+]
+ModelNameOpt = Annotated[
+    str | None, typer.Option("--name", help="Registered model name (default: settings.registered_model).")
+]
+TrackingOpt = Annotated[
+    str | None, typer.Option("--tracking-uri", help="MLflow URI (default: SQLite under the state dir).")
+]
+
+
+def _model_option(model: str) -> str:
+    from models.catalog import MODELS
+
+    if model not in MODELS:
+        raise typer.BadParameter(f"unknown model {model!r}; one of {', '.join(MODELS)}")
+    return model
+
+
+def _sim_modes(sim: str) -> tuple[str, ...]:
+    modes = tuple(m for m in sim.replace(" ", "").split(",") if m and m != "none")
+    if any(m not in {"a", "b"} for m in modes):
+        raise typer.BadParameter(f"--sim {sim!r}: use a, b, a,b or none")
+    return modes
+
+
+def _params(text: str | None) -> dict[str, object]:
+    if not text:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise typer.BadParameter(f"--params is not JSON: {e}") from e
+    if not isinstance(params, dict):
+        raise typer.BadParameter("--params must be a JSON object, e.g. '{\"hidden\": 64}'")
+    return params
+
+
+def _print_scores(title: str, result: object, simulator: dict[str, dict[str, object]]) -> dict[str, object]:
+    from clonecast.console import stdout
+
+    summary = result.summary()  # type: ignore[attr-defined]
+    per_series = result.per_series  # type: ignore[attr-defined]
+    table = Table(title=title)
+    for column in ("series", "mase", "wape", "pinball", *[c for c in per_series if c.startswith("coverage")]):
+        table.add_column(column, justify="left" if column == "series" else "right")
+    for name, row in per_series.head(30).iterrows():
+        table.add_row(str(name)[:40], *[f"{v:.3f}" for v in row.to_numpy()])
+    stdout.print(table)
+    if len(per_series) > 30:
+        stdout.print(f"({len(per_series) - 30} more series in the JSON)")
+    covered = summary["coverage"].get("80", float("nan"))
+    stdout.print(f"mean MASE {summary['mase']:.3f}, WAPE {summary['wape']:.3f}, 80 % interval coverage {covered:.3f}")
+    for mode, row in simulator.items():
+        stdout.print(
+            f"simulator mode {mode}, predictive policy on the same window: cold starts {row['cold_start_pct']:.2f} %, "
+            f"cost {row['cost']:.2f}"
+        )
+    return summary | {"simulator": simulator}
+
+
+def _write_json(path: Path | None, payload: object) -> None:
+    from clonecast.console import stdout
+
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        stdout.print(f"json: {path}")
 
 
 @app.command()
 def backtest(
     trace: TraceOpt,
-    model: Annotated[str, typer.Option("--model", "-m", help=f"One of: {', '.join(MODELS)}.")] = "lightgbm",
+    model: Annotated[str, typer.Option("--model", "-m", help="hybrid, lstm, lightgbm, seasonal-naive, ...")] = "hybrid",
     fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")] = None,
     test_fraction: Annotated[float, typer.Option(min=0.05, max=0.9, help="Share of the series held out.")] = 0.3,
     stride: Annotated[int, typer.Option(min=1, help="Bins between forecast origins in the test window.")] = 1,
+    sim: SimOpt = "a",
+    params: Annotated[str | None, typer.Option("--params", help="Model knobs as JSON.")] = None,
     tz: TzOpt = None,
     start: StartOpt = None,
 ) -> None:
     """Rolling-origin backtest on 5-minute bins: forecasts for the next hour from every origin of the held-out
     window, scored with MASE (daily seasonal naive scale, m = 288), WAPE, pinball loss and the coverage of the
-    50/80/90 % intervals (online conformal calibration)."""
-    from clonecast.console import RichProgress, stdout
-    from models.backtest import backtest as run_backtest
-    from models.baselines import BASELINES
-    from models.gbm import GradientBoosting
-    from models.panel import Panel
+    50/80/90 % intervals (online conformal calibration), and the simulator's cost of the predictive policy fed
+    by these forecasts on the same window (--sim a,b for both modes; none to skip).
 
-    if model not in MODELS:
-        raise typer.BadParameter(f"unknown model {model!r}; one of {', '.join(MODELS)}")
+    Models: hybrid (LSTM + LightGBM over calendar and events), lstm, lightgbm, seasonal-naive, moving-average,
+    ridge."""
+    from clonecast.console import RichProgress
+    from models.catalog import make_model
+    from models.panel import Panel
+    from models.pipeline import evaluate
+
+    model, modes, knobs = _model_option(model), _sim_modes(sim), _params(params)
     settings = _settings()
     with RichProgress() as progress:
         dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
         progress.stage("building the 5-minute panel")
         panel = Panel.from_dataset(dataset, settings.freq)
         progress.stage(f"backtesting {model}")
-        forecaster = GradientBoosting(seed=settings.seed) if model == "lightgbm" else BASELINES[model]()
         try:
-            result = run_backtest(
-                forecaster, panel, test_fraction=test_fraction, horizon=settings.horizon, stride=stride
+            forecaster = make_model(model, settings.seed, settings.horizon, **knobs)
+            evaluation = evaluate(
+                forecaster,
+                dataset,
+                panel,
+                horizon=settings.horizon,
+                test_fraction=test_fraction,
+                stride=stride,
+                sim_modes=modes,
+            )
+        except (ValueError, TypeError) as e:
+            progress.stop()
+            raise typer.BadParameter(str(e)) from e
+    result = evaluation.result
+    title = f"{model} on {trace.name}: {len(result.origins)} origins x {settings.horizon} steps"
+    _write_json(json_out, _print_scores(title, result, evaluation.simulator))
+
+
+@app.command()
+def train(
+    trace: TraceOpt,
+    model: Annotated[str, typer.Option("--model", "-m", help="hybrid, lstm, lightgbm or a baseline.")] = "hybrid",
+    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    name: ModelNameOpt = None,
+    tracking_uri: TrackingOpt = None,
+    params: Annotated[str | None, typer.Option("--params", help="Model knobs as JSON, e.g. '{\"epochs\": 4}'.")] = None,
+    test_fraction: Annotated[float, typer.Option(min=0.05, max=0.9, help="Share held out for the backtest.")] = 0.3,
+    stride: Annotated[int, typer.Option(min=1, help="Bins between backtest origins.")] = 1,
+    sim: SimOpt = "a",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")] = None,
+    tz: TzOpt = None,
+    start: StartOpt = None,
+) -> None:
+    """Backtest a model, train it on the whole trace with calibrated intervals, and register it in MLflow as
+    the `challenger` (params, metrics, forecast and per-series plots, a pyfunc model with its signature).
+    `clonecast promote` then decides whether it becomes the `champion`."""
+    from clonecast.console import RichProgress, stdout
+    from models.panel import Panel
+    from models.pipeline import train_and_register
+
+    model, modes, knobs = _model_option(model), _sim_modes(sim), _params(params)
+    settings = _settings()
+    uri, registered_name = tracking_uri or settings.mlflow_uri, name or settings.registered_model
+    with RichProgress() as progress:
+        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
+        panel = Panel.from_dataset(dataset, settings.freq)
+        try:
+            outcome = train_and_register(
+                dataset,
+                panel,
+                model,
+                uri=uri,
+                name=registered_name,
+                seed=settings.seed,
+                horizon=settings.horizon,
+                params=knobs,
+                test_fraction=test_fraction,
+                stride=stride,
+                sim_modes=modes,
+                plots_dir=settings.plots_dir,
+                progress=progress,
+            )
+        except (ValueError, TypeError) as e:
+            progress.stop()
+            raise typer.BadParameter(str(e)) from e
+    title = f"{model} on {trace.name} (backtest)"
+    payload = _print_scores(title, outcome.evaluation.result, outcome.evaluation.simulator)
+    stdout.print(f"trained in {outcome.seconds:.1f} s; plots: {', '.join(str(p) for p in outcome.plots)}")
+    if outcome.registered is not None:
+        stdout.print(
+            f"registered [bold]{registered_name}[/bold] version {outcome.registered.version} as challenger "
+            f"(run {outcome.registered.run_id}) in {uri}"
+        )
+    _write_json(
+        json_out, payload | {"train_seconds": outcome.seconds, "version": getattr(outcome.registered, "version", None)}
+    )
+
+
+@app.command()
+def update(
+    trace: TraceOpt,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    name: ModelNameOpt = None,
+    tracking_uri: TrackingOpt = None,
+    alias: Annotated[str, typer.Option("--from", help="Alias of the version to warm-start from.")] = "champion",
+    test_fraction: Annotated[float, typer.Option(min=0.05, max=0.9, help="Share held out for the backtest.")] = 0.3,
+    stride: Annotated[int, typer.Option(min=1, help="Bins between backtest origins.")] = 1,
+    sim: SimOpt = "a",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")] = None,
+    tz: TzOpt = None,
+    start: StartOpt = None,
+) -> None:
+    """Continuous retraining: warm-start the champion on new data (LSTM fine-tune, LightGBM continued
+    boosting) instead of training from scratch, and register the result as the challenger."""
+    from clonecast.console import RichProgress, stdout
+    from models.panel import Panel
+    from models.pipeline import update_and_register
+
+    modes = _sim_modes(sim)
+    settings = _settings()
+    uri, registered_name = tracking_uri or settings.mlflow_uri, name or settings.registered_model
+    with RichProgress() as progress:
+        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
+        panel = Panel.from_dataset(dataset, settings.freq)
+        try:
+            outcome = update_and_register(
+                dataset,
+                panel,
+                uri=uri,
+                name=registered_name,
+                alias=alias,
+                test_fraction=test_fraction,
+                stride=stride,
+                sim_modes=modes,
+                plots_dir=settings.plots_dir,
+                progress=progress,
+            )
+        except (ValueError, TypeError) as e:
+            progress.stop()
+            raise typer.BadParameter(str(e)) from e
+    payload = _print_scores(
+        f"warm start on {trace.name} (backtest)", outcome.evaluation.result, outcome.evaluation.simulator
+    )
+    stdout.print(f"updated in {outcome.seconds:.1f} s")
+    if outcome.registered is not None:
+        stdout.print(f"registered {registered_name} version {outcome.registered.version} as challenger")
+    _write_json(json_out, payload | {"update_seconds": outcome.seconds})
+
+
+@app.command()
+def promote(
+    name: ModelNameOpt = None,
+    tracking_uri: TrackingOpt = None,
+    margin: Annotated[
+        float | None, typer.Option(min=0, max=0.99, help="Relative gain needed (default: settings.promotion_margin).")
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when the challenger is rejected.")] = False,
+) -> None:
+    """The promotion gate: the challenger becomes champion only if it beats the champion by the margin on both
+    the backtest MASE and the simulator cost. The decision is tagged on the challenger's version."""
+    from clonecast.console import stdout
+    from models.registry import promote as run_gate
+
+    settings = _settings()
+    uri, registered_name = tracking_uri or settings.mlflow_uri, name or settings.registered_model
+    try:
+        outcome = run_gate(uri, registered_name, settings.promotion_margin if margin is None else margin)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    verdict = "[green]promoted[/green]" if outcome.decision.promote else "[yellow]rejected[/yellow]"
+    stdout.print(
+        f"{registered_name}: challenger v{outcome.challenger} {verdict} "
+        f"(champion was {'v' + outcome.champion if outcome.champion else 'none'}): {outcome.decision.reason}"
+    )
+    if strict and not outcome.decision.promote:
+        raise typer.Exit(3)
+
+
+@app.command()
+def predict(
+    trace: TraceOpt,
+    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    name: ModelNameOpt = None,
+    tracking_uri: TrackingOpt = None,
+    alias: Annotated[str, typer.Option("--alias", help="Registry alias to forecast with.")] = "champion",
+    out: Annotated[Path | None, typer.Option("--out", help="Forecast file (.parquet or .csv).")] = None,
+    tz: TzOpt = None,
+    start: StartOpt = None,
+) -> None:
+    """Forecast the next hour for every program of a trace with `models:/<name>@<alias>`: yhat, quantiles and
+    resources per 5-minute bin, validated before it is written (default <state_dir>/forecasts/latest.parquet)."""
+    from clonecast.console import RichProgress, stdout
+    from data_checks import validate as run_validation
+    from models.registry import load
+    from traces.resample import resample
+
+    settings = _settings()
+    uri, registered_name = tracking_uri or settings.mlflow_uri, name or settings.registered_model
+    target = out or settings.state_dir / "forecasts" / "latest.parquet"
+    with RichProgress() as progress:
+        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
+        progress.stage(f"loading models:/{registered_name}@{alias}")
+        try:
+            trained = load(uri, registered_name, alias)
+            requests = dataset.requests
+            if requests["ts"].diff().dropna().min() != trained.width:
+                requests = resample(requests, trained.width)
+            recent = requests[requests["ts"] > requests["ts"].max() - 2 * trained.min_history * trained.width]
+            progress.stage(f"forecasting {requests['program_code'].nunique()} programs")
+            frame = trained.forecast(recent, dataset.events)
+        except ValueError as e:
+            progress.stop()
+            raise typer.BadParameter(str(e)) from e
+        report = run_validation(forecast=frame, programs=dataset.programs, limits=settings.limits, source="forecast")
+        if not report.success:
+            _refuse(report, progress)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (frame.to_csv(target, index=False) if target.suffix == ".csv" else frame.to_parquet(target, index=False))
+    stdout.print(
+        f"{frame['program_code'].nunique()} programs x {frame['step'].max()} steps from "
+        f"{frame['origin'].iloc[0]:%Y-%m-%d %H:%M} UTC with {trained.name} ({registered_name}@{alias}): {target}"
+    )
+
+
+@app.command()
+def tune(
+    trace: TraceOpt,
+    model: Annotated[str, typer.Option("--model", "-m", help="lightgbm or lstm.")] = "lightgbm",
+    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    trials: Annotated[int, typer.Option("--trials", min=1, help="Trial budget.")] = 20,
+    timeout: Annotated[float | None, typer.Option("--timeout", min=1, help="Stop after this many seconds.")] = None,
+    tracking_uri: TrackingOpt = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the best params as JSON here.")] = None,
+    tz: TzOpt = None,
+    start: StartOpt = None,
+) -> None:
+    """Optuna search (TPE sampler, median pruning over rolling validation folds) of a model's knobs; every
+    trial is a nested MLflow run under one parent run. Pass the best params to `train --params`."""
+    from clonecast.console import RichProgress, stdout
+    from models.panel import Panel
+    from models.registry import artifact_location
+    from models.registry_runs import tune_logged
+
+    settings = _settings()
+    uri = tracking_uri or settings.mlflow_uri
+    with RichProgress() as progress:
+        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
+        panel = Panel.from_dataset(dataset, settings.freq)
+        progress.stage(f"tuning {model}: {trials} trials" + (f", at most {timeout:g} s" if timeout else ""))
+        try:
+            result, run_id = tune_logged(
+                model,
+                panel,
+                tracking_uri=uri,
+                artifact_location=artifact_location(uri),
+                n_trials=trials,
+                timeout=timeout,
+                seed=settings.seed,
+                horizon=settings.horizon,
             )
         except ValueError as e:
             progress.stop()
             raise typer.BadParameter(str(e)) from e
-    summary = result.summary()
-    table = Table(title=f"{model} on {trace.name}: {summary['origins']} origins x {settings.horizon} steps")
-    for column in ("series", "mase", "wape", "pinball", *[c for c in result.per_series if c.startswith("coverage")]):
-        table.add_column(column, justify="left" if column == "series" else "right")
-    for name, row in result.per_series.iterrows():
-        table.add_row(str(name)[:40], *[f"{v:.3f}" for v in row.to_numpy()])
-    stdout.print(table)
-    covered = summary["coverage"].get("80", float("nan"))
-    stdout.print(f"mean MASE {summary['mase']:.3f}, WAPE {summary['wape']:.3f}, 80 % interval coverage {covered:.3f}")
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(summary, indent=2) + "\n")
-        stdout.print(f"json: {json_out}")
+    states = result.trials["state"].value_counts().to_dict() if "state" in result.trials else {}
+    stdout.print(f"best validation MASE {result.best_value:.3f} with {json.dumps(result.best_params)}")
+    stdout.print(f"trials: {states}; MLflow parent run {run_id} in {uri}")
+    _write_json(json_out, {"model": model, "best_value": result.best_value, "best_params": result.best_params})
 
 
 def main() -> None:

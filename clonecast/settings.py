@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     horizon: int = Field(12, ge=1, le=2016, description="forecast steps (12 x 5 minutes = next hour)")
     seed: int = Field(7, description="seed of everything random (synthetic trace, models)")
     limits: Limits = Field(default_factory=Limits)
+    tracking_uri: str | None = Field(None, description="MLflow tracking/registry URI (default: SQLite in state_dir)")
+    registered_model: str = Field("clonecast-demand", description="name of the model in the MLflow registry")
+    promotion_margin: float = Field(
+        0.02, ge=0, lt=1, description="relative improvement a challenger needs on MASE and on simulator cost"
+    )
     program_defaults: ProgramDefaults = Field(default_factory=ProgramDefaults)
 
     @field_validator("freq")
@@ -29,6 +34,11 @@ class Settings(BaseSettings):
     def _freq_parses(cls, value: str) -> str:
         parse_duration(value, "freq")
         return value
+
+    @property
+    def mlflow_uri(self) -> str:
+        """The tracking URI: the setting, or a SQLite store under state_dir."""
+        return self.tracking_uri or f"sqlite:///{(self.state_dir / 'mlflow.db').resolve()}"
 
     @property
     def datasets_dir(self) -> Path:

@@ -34,6 +34,8 @@ class GradientBoosting:
     subsample: float = 0.8
     colsample_bytree: float = 0.8
     objective: str = "l1"
+    update_estimators: int = 40  # trees added by `update`
+    update_bins: int = 576  # `update` learns from origins in the newest bins only
     seed: int = 7
     name: str = "lightgbm"
     extra: ExtraFeatures | None = field(default=None, repr=False)
@@ -80,15 +82,34 @@ class GradientBoosting:
         return x, np.repeat(level.reshape(-1), horizon)
 
     def fit(self, panel: Panel) -> GradientBoosting:
+        x, y = self._rows(panel, panel.season + 1)
+        self.booster = self._regressor(self.n_estimators)
+        self.booster.fit(x, y)
+        return self
+
+    def update(self, panel: Panel) -> GradientBoosting:
+        """Continued boosting: `update_estimators` more trees on the newest `update_bins` bins."""
+        if self.booster is None:
+            raise ValueError("update needs a fitted model (fit or load one first)")
+        x, y = self._rows(panel, max(panel.season + 1, panel.bins - self.update_bins))
+        previous = self.booster.booster_
+        self.booster = self._regressor(self.update_estimators)
+        self.booster.fit(x, y, init_model=previous)
+        return self
+
+    def _rows(self, panel: Panel, first: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training rows from origins `first`, `first + stride`, ... (targets normalised by level)."""
         horizon = self.horizon
-        first = panel.season + 1
         origins = np.arange(first, panel.bins - horizon + 1, self.stride)
         if len(origins) < 10:
             raise ValueError(f"{panel.bins} bins are too few to train on (need more than a day and an hour)")
         x, level = self.features(panel, origins, horizon)
         y = panel.values[:, origins[:, None] + np.arange(horizon)[None, :]].reshape(-1) / level
-        self.booster = lgb.LGBMRegressor(
-            n_estimators=self.n_estimators,
+        return x, y
+
+    def _regressor(self, n_estimators: int) -> lgb.LGBMRegressor:
+        return lgb.LGBMRegressor(
+            n_estimators=n_estimators,
             learning_rate=self.learning_rate,
             num_leaves=self.num_leaves,
             min_child_samples=self.min_child_samples,
@@ -101,8 +122,6 @@ class GradientBoosting:
             verbose=-1,
             deterministic=True,
         )
-        self.booster.fit(x, y)
-        return self
 
     def point(self, panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:
         if self.booster is None:

@@ -1,0 +1,227 @@
+"""The MLflow side of forecasting (the only module besides `registry_runs` that imports mlflow).
+
+A trained forecaster is logged as a pyfunc model with an explicit signature (input: recent history as
+program_code, ts, requests; output: the canonical forecast frame) into a registered model; versions carry
+the aliases `challenger` (newly trained) and `champion` (serving). `promote` applies the gate of
+`models.evaluation.gate` to the two aliases' logged scores and moves `champion` only when the challenger
+wins; the decision is written on the challenger's version as tags, so the registry UI shows why.
+
+Scheduled events do not travel through the pyfunc interface (its input is a history frame); the flows and
+the CLI load the native forecaster with `load` and pass the events frame to `forecast`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm
+import mlflow
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import torch
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.pyfunc import PythonModel
+from mlflow.types.schema import ColSpec, Schema, TensorSpec
+
+from models.evaluation import Decision, Scores, gate
+from models.forecaster import RESOURCES, TrainedForecaster
+
+EXPERIMENT = "clonecast-forecasting"
+logging.getLogger("mlflow").setLevel(logging.ERROR)  # its cloudpickle advice and table migrations are noise here
+CHAMPION, CHALLENGER = "champion", "challenger"
+MASE_METRIC, COST_METRIC = "backtest_mase", "sim_cost"
+
+
+class ForecastModel(PythonModel):
+    """pyfunc wrapper: history frame in, forecast frame out; MLflow's datetime columns are naive UTC."""
+
+    def __init__(self, trained: TrainedForecaster) -> None:
+        self.trained = trained
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        frame = model_input.copy()
+        ts = pd.to_datetime(frame["ts"])
+        frame["ts"] = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
+        frame["program_code"] = frame["program_code"].astype(str)
+        forecast = self.trained.forecast(frame)
+        forecast["program_code"] = forecast["program_code"].astype(str)
+        for column in ("origin", "ts"):
+            forecast[column] = forecast[column].dt.tz_convert("UTC").dt.tz_localize(None)
+        return forecast
+
+
+def signature(trained: TrainedForecaster) -> ModelSignature:
+    inputs = Schema([ColSpec("string", "program_code"), ColSpec("datetime", "ts"), ColSpec("double", "requests")])
+    columns: list[ColSpec | TensorSpec] = [
+        ColSpec("string", "program_code"),
+        ColSpec("datetime", "origin"),
+        ColSpec("datetime", "ts"),
+    ]
+    columns += [ColSpec("long", "step"), ColSpec("double", "yhat")]
+    columns += [ColSpec("double", f"q{level}") for level in sorted(trained.levels)]
+    columns += [ColSpec("double", name) for name in RESOURCES]
+    return ModelSignature(inputs=inputs, outputs=Schema(columns))
+
+
+@contextmanager
+def tracking(uri: str) -> Iterator[MlflowClient]:
+    """Point mlflow at `uri` for the block (tracking and registry), then restore the previous URIs."""
+    previous, previous_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield MlflowClient(tracking_uri=uri, registry_uri=uri)
+    finally:
+        mlflow.set_tracking_uri(previous)
+        mlflow.set_registry_uri(previous_registry)
+
+
+def experiment(client: MlflowClient, uri: str, name: str = EXPERIMENT) -> str:
+    """The experiment's id; created with artifacts next to a SQLite store so nothing lands in the cwd."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    return str(client.create_experiment(name, artifact_location=artifact_location(uri)))
+
+
+def artifact_location(uri: str) -> str | None:
+    """Artifacts of a SQLite store go next to it (not into the working directory); a server decides itself."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
+def flat_params(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """A model's scalar knobs as MLflow params (nested dataclasses as `part.knob`)."""
+    out: dict[str, Any] = {}
+    if not dataclasses.is_dataclass(obj):
+        return out
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            out |= flat_params(value, f"{prefix}{f.name}.")
+        elif isinstance(value, bool | int | float | str | tuple):
+            out[f"{prefix}{f.name}"] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Registered:
+    name: str
+    version: str
+    run_id: str
+
+
+def register(
+    trained: TrainedForecaster,
+    *,
+    uri: str,
+    name: str,
+    params: dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    artifacts: list[Path] | None = None,
+    tags: dict[str, str] | None = None,
+    alias: str = CHALLENGER,
+) -> Registered:
+    """Log a run (params, metrics, plots, the pyfunc model) and register it as a new version under `alias`."""
+    with tracking(uri) as client:
+        experiment_id = experiment(client, uri)
+        run_name = f"{trained.name}-{pd.Timestamp.now(tz='UTC'):%Y%m%dT%H%M%S}"
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+            mlflow.log_params(flat_params(trained.model) | (params or {}))
+            mlflow.log_metrics({k: float(v) for k, v in (metrics or {}).items() if np.isfinite(v)})
+            mlflow.set_tags({"model": trained.name, "trained_until": str(trained.trained_until)} | (tags or {}))
+            for path in artifacts or []:
+                mlflow.log_artifact(str(path), artifact_path="plots" if path.suffix == ".png" else None)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=ForecastModel(trained),
+                signature=signature(trained),
+                registered_model_name=name,
+                pip_requirements=[
+                    f"torch=={torch.__version__.split('+')[0]}",
+                    f"lightgbm=={lightgbm.__version__}",
+                    f"pandas=={pd.__version__}",
+                    f"numpy=={np.__version__}",
+                ],
+            )
+        version = str(info.registered_model_version)
+        client.set_registered_model_alias(name, alias, version)
+        client.set_model_version_tag(name, version, "model", trained.name)
+        return Registered(name, version, run.info.run_id)
+
+
+def load(uri: str, name: str, alias: str = CHAMPION) -> TrainedForecaster:
+    """The native forecaster behind `models:/<name>@<alias>` (events can be passed to its forecast)."""
+    model = load_pyfunc(uri, name, alias)
+    wrapper = model.unwrap_python_model()
+    if not isinstance(wrapper, ForecastModel):
+        raise ValueError(f"models:/{name}@{alias} is not a clonecast forecaster")
+    return wrapper.trained
+
+
+def load_pyfunc(uri: str, name: str, alias: str = CHAMPION) -> Any:
+    with tracking(uri):
+        try:
+            return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+        except MlflowException as e:
+            raise ValueError(f"no model at models:/{name}@{alias} in {uri}: {e.message}") from e
+
+
+def aliases(uri: str, name: str) -> dict[str, str]:
+    """alias -> version of a registered model (empty when it does not exist)."""
+    with tracking(uri) as client:
+        try:
+            return {k: str(v) for k, v in client.get_registered_model(name).aliases.items()}
+        except MlflowException:
+            return {}
+
+
+def scores(client: MlflowClient, name: str, version: str) -> Scores:
+    run = client.get_run(str(client.get_model_version(name, version).run_id))
+    metrics = run.data.metrics
+    return Scores(mase=metrics.get(MASE_METRIC, float("nan")), sim_cost=metrics.get(COST_METRIC, float("nan")))
+
+
+@dataclass(frozen=True)
+class Promotion:
+    decision: Decision
+    challenger: str
+    champion: str | None  # the champion's version before the decision
+
+
+def promote(uri: str, name: str, margin: float) -> Promotion:
+    """Gate the challenger against the champion; move `champion` to the challenger if it wins."""
+    found = aliases(uri, name)
+    if CHALLENGER not in found:
+        raise ValueError(f"registered model {name!r} has no {CHALLENGER!r} version in {uri}")
+    challenger, champion = found[CHALLENGER], found.get(CHAMPION)
+    with tracking(uri) as client:
+        if champion == challenger:
+            decision = Decision(False, f"version {challenger} is already the champion")
+        else:
+            decision = gate(
+                scores(client, name, challenger),
+                scores(client, name, champion) if champion else None,
+                margin,
+            )
+        client.set_model_version_tag(name, challenger, "gate", "promoted" if decision.promote else "rejected")
+        client.set_model_version_tag(name, challenger, "gate_reason", decision.reason)
+        if decision.promote:
+            client.set_registered_model_alias(name, CHAMPION, challenger)
+    return Promotion(decision, challenger, champion)
+
+
+def artifact_dir() -> Path:
+    """A scratch folder for plots before they are logged."""
+    return Path(tempfile.mkdtemp(prefix="clonecast-artifacts-"))
