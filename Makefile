@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test unit lint bench lock clean up down
+.PHONY: help install demo test unit lint bench lock clean up down deploy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -21,13 +21,16 @@ install: $(STAMP) ## create .venv and install clonecast with its test tools
 demo: install ## run the main job on embedded defaults (synthetic trace)
 	$(BIN)/clonecast demo
 
-test: install lint up unit ## lint, type-check, start dockerd + the Kubernetes plane, run the whole suite
+test: install lint up unit ## lint, type-check, start every service (make up), run the whole suite
 
 unit: install ## run the test suite only
 	$(BIN)/pytest
 
-up: ## start the local infrastructure: dockerd, workload image, Kubernetes plane (built once, cached)
+up: install ## start dockerd + workload image, the Kubernetes plane (built once, cached), Prefect server + worker, MLflow server
 	infra/up.sh
+
+deploy: up ## register the Prefect deployments of prefect.yaml (schedules, the drift automation)
+	infra/services/deploy.sh
 
 down: ## stop everything `make up` started
 	infra/down.sh
@@ -42,6 +45,7 @@ bench: install ## benchmarks (ratios against a baseline measured in the same run
 	$(BIN)/python benchmarks/bench_simulator.py
 	$(BIN)/python benchmarks/bench_planner.py
 	$(BIN)/python benchmarks/bench_actuators.py
+	$(BIN)/python benchmarks/bench_forecasting.py
 
 lock: install ## re-pin constraints.txt from the current virtualenv
 	{ echo '# Pinned versions that CI and `make` install (pip install -c constraints.txt); regenerate with `make lock`.'; \

@@ -294,3 +294,57 @@ def api_client(
         configuration.ssl_ca_cert = ca
     configuration.retries = 0
     return k8s.ApiClient(configuration)
+
+
+def _quantity(text: str | None) -> float:
+    """A Kubernetes quantity as a number: CPU in millicores ("1", "500m"), memory in MB ("3840Mi", "4Gi")."""
+    if not text:
+        return 0.0
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9}
+    for suffix, factor in sorted(units.items(), key=lambda item: -len(item[0])):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+def node_hosts(api: k8s.ApiClient, region: str = "local") -> pd.DataFrame:
+    """The cluster's Ready nodes as a hosts frame: allocatable capacity, and what pods do not yet request."""
+    core = k8s.CoreV1Api(api)
+    with api_errors("list nodes and pods"):
+        nodes: list[Any] = retry(core.list_node).items
+        pods: list[Any] = retry(core.list_pod_for_all_namespaces).items
+    requested: dict[str, list[float]] = {}
+    for pod in pods:
+        if not pod.spec.node_name or pod.status.phase in ("Succeeded", "Failed"):
+            continue
+        used = requested.setdefault(pod.spec.node_name, [0.0, 0.0, 0.0])
+        for container in pod.spec.containers:
+            asked = (container.resources.requests or {}) if container.resources else {}
+            limits = (container.resources.limits or {}) if container.resources else {}
+            used[0] += _quantity(asked.get("cpu")) * 1000
+            used[1] += _quantity(asked.get("memory")) / 2**20
+            used[2] += _quantity(limits.get(GPU))
+    rows = []
+    for node in nodes:
+        ready = any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+        if not ready or node.spec.unschedulable:
+            continue
+        labels, free = node.metadata.labels or {}, node.status.allocatable or {}
+        cpu, memory, gpus = _quantity(free.get("cpu")) * 1000, _quantity(free.get("memory")) / 2**20, free.get(GPU)
+        used = requested.get(node.metadata.name, [0.0, 0.0, 0.0])
+        gpu_type = labels.get("clonecast.io/gpu-type", "")
+        rows.append(
+            {
+                "host": node.metadata.name,
+                "zone": labels.get(ZONE, ""),
+                "region": region,
+                "cpu_millicores": cpu,
+                "memory_mb": memory,
+                "gpus": int(_quantity(gpus)),
+                "gpu_type": "" if gpu_type in ("", "none") else gpu_type,
+                "free_cpu_millicores": max(cpu - used[0], 0.0),
+                "free_memory_mb": max(memory - used[1], 0.0),
+                "free_gpus": max(int(_quantity(gpus) - used[2]), 0),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -959,6 +959,62 @@ def promote(
 
 
 @app.command()
+def retrain(
+    trace: TraceOpt,
+    model: Annotated[str, typer.Option("--model", "-m", help="hybrid, lstm, lightgbm or a baseline.")] = "hybrid",
+    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    name: ModelNameOpt = None,
+    tracking_uri: TrackingOpt = None,
+    margin: Annotated[
+        float | None, typer.Option(min=0, max=0.99, help="Relative gain needed (default: settings.promotion_margin).")
+    ] = None,
+    ci: Annotated[bool, typer.Option("--ci", help="Exit 3 when the challenger fails the gate (for CI jobs).")] = False,
+    stride: Annotated[int, typer.Option(min=1, help="Bins between backtest origins.")] = 3,
+    tz: TzOpt = None,
+    start: StartOpt = None,
+) -> None:
+    """Train a challenger on the trace and put it through the promotion gate (what CI and the drift
+    automation run). With --ci the exit code says whether the challenger was promoted (0) or not (3)."""
+    from clonecast.console import RichProgress, stdout
+    from models.panel import Panel
+    from models.pipeline import train_and_register
+    from models.registry import promote as run_gate
+
+    model = _model_option(model)
+    settings = _settings()
+    uri, registered_name = tracking_uri or settings.mlflow_uri, name or settings.registered_model
+    with RichProgress() as progress:
+        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
+        panel = Panel.from_dataset(dataset, settings.freq)
+        try:
+            outcome = train_and_register(
+                dataset,
+                panel,
+                model,
+                uri=uri,
+                name=registered_name,
+                seed=settings.seed,
+                horizon=settings.horizon,
+                stride=stride,
+                plots_dir=settings.plots_dir,
+                progress=progress,
+            )
+            progress.stage("promotion gate")
+            decision = run_gate(uri, registered_name, settings.promotion_margin if margin is None else margin)
+        except (ValueError, TypeError) as e:
+            progress.stop()
+            raise typer.BadParameter(str(e)) from e
+    metrics = outcome.evaluation.metrics()
+    verdict = "[green]promoted[/green]" if decision.decision.promote else "[yellow]rejected[/yellow]"
+    stdout.print(
+        f"{registered_name} v{decision.challenger} ({model}, MASE {metrics['backtest_mase']:.3f}, simulator cost "
+        f"{metrics.get('sim_cost', float('nan')):.2f}): {verdict}: {decision.decision.reason}"
+    )
+    if ci and not decision.decision.promote:
+        raise typer.Exit(3)
+
+
+@app.command()
 def predict(
     trace: TraceOpt,
     fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         return self.tracking_uri or f"sqlite:///{(self.state_dir / 'mlflow.db').resolve()}"
 
     @property
+    def forecasts_dir(self) -> Path:
+        """The forecast store: one Parquet file per origin."""
+        return self.state_dir / "forecasts" / "store"
+
+    @property
     def datasets_dir(self) -> Path:
         return self.state_dir / "datasets"
 

@@ -2,5 +2,6 @@
 # Stop everything infra/up.sh started.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+"$HERE/services/services.sh" stop
 "$HERE/k8s/plane.sh" stop
 "$HERE/docker/dockerd.sh" stop

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Start the local infrastructure the tests and the demo use: dockerd (+ the workload image) and the
-# Kubernetes control plane with hollow nodes. Idempotent; infra/down.sh stops all of it.
+# Start the local infrastructure the tests and the demo use: dockerd (+ the workload image), the
+# Kubernetes control plane with hollow nodes, and the orchestration services (Prefect server + worker,
+# MLflow server). Idempotent; infra/down.sh stops all of it.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 "$HERE/docker/dockerd.sh" start
 "$HERE/k8s/plane.sh" start
+"$HERE/services/services.sh" start

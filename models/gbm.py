@@ -15,6 +15,7 @@ import numpy as np
 
 from models.baselines import _pairs, seasonal_naive_point
 from models.panel import Panel, event_features
+from traces.frames import EVENT_KINDS
 
 ExtraFeatures = Callable[[Panel, np.ndarray, int], np.ndarray]  # -> [P, O, H, E]
 PROFILE = ("cpu_millicores", "memory_mb", "gpus", "concurrency", "duration_ms")
@@ -56,6 +57,10 @@ class GradientBoosting:
         events = event_features(panel, horizon)
         active = events["event_active"][:, np.minimum(targets, panel.bins - 1)]  # [P, O, H] (scheduled)
         soon = events["event_soon"][:, np.minimum(origins, panel.bins - 1)]  # [P, O]
+        change = active / events["event_active"][:, np.maximum(origins - 1, 0)][:, :, None]  # vs the last bin seen
+        at_target = np.minimum(targets, panel.bins - 1)
+        age = events["event_age"][:, at_target]  # [P, O, H] bins since the event started (news decays)
+        kinds = [events[f"active_{kind}"][:, at_target] for kind in EVENT_KINDS]  # [P, O, H] each
         profile = panel.programs.reindex(columns=list(PROFILE)).fillna(0.0).to_numpy(float)  # [P, R]
 
         def per_row(a: np.ndarray) -> np.ndarray:  # [P, O] -> [P, O, H]
@@ -70,6 +75,9 @@ class GradientBoosting:
             week_ago / norm,
             *[per_row(m) / norm for m in means],
             active,
+            change,
+            age,
+            *kinds,
             per_row(soon),
             np.broadcast_to(np.log1p(level)[:, :, None], (n_programs, n_origins, horizon)),
         ]
@@ -81,8 +89,9 @@ class GradientBoosting:
         x = np.concatenate(stacked, axis=3).reshape(n_programs * n_origins * horizon, -1)
         return x, np.repeat(level.reshape(-1), horizon)
 
-    def fit(self, panel: Panel) -> GradientBoosting:
-        x, y = self._rows(panel, panel.season + 1)
+    def fit(self, panel: Panel, first: int = 0) -> GradientBoosting:
+        """Learn from origins after `first` (and after a day of history)."""
+        x, y = self._rows(panel, max(panel.season + 1, first))
         self.booster = self._regressor(self.n_estimators)
         self.booster.fit(x, y)
         return self

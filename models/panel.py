@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from traces.frames import Dataset, empty_events
+from traces.frames import EVENT_KINDS, Dataset, empty_events
 from traces.resample import resample
 
 DAY = pd.Timedelta("1D")
@@ -72,13 +72,15 @@ class Panel:
 
 
 def event_features(panel: Panel, horizon: int) -> dict[str, np.ndarray]:
-    """Per program and bin [P, T]: the multiplier of events active in the bin, and the strongest event
-    starting within the next `horizon` bins (known in advance: scheduled jobs, campaigns, announced news)."""
+    """Per program and bin [P, T]: the multiplier of events active in the bin (all kinds, and per kind as
+    `active_<kind>`), the bins since the newest active event started (`event_age`, -1 when none), and the
+    strongest event starting within the next `horizon` bins (known in advance: scheduled jobs, campaigns,
+    announced news)."""
     n_programs, n_bins = panel.values.shape
     active = np.ones((n_programs, n_bins))
     soon = np.zeros((n_programs, n_bins))
-    if panel.events.empty:
-        return {"event_active": active, "event_soon": soon}
+    started = np.full((n_programs, n_bins), -1.0)  # bin where the newest active event started
+    per_kind = {kind: np.ones((n_programs, n_bins)) for kind in EVENT_KINDS}
     index = {code: i for i, code in enumerate(panel.codes)}
     for event in panel.events.itertuples(index=False):
         a = int(np.floor((event.start - panel.start) / panel.width))
@@ -88,9 +90,16 @@ def event_features(panel: Panel, horizon: int) -> dict[str, np.ndarray]:
         rows = slice(None) if event.program_code == "" else index.get(event.program_code)
         if rows is None:
             continue
-        active[rows, max(a, 0) : min(b, n_bins)] *= event.magnitude
+        inside = slice(max(a, 0), min(b, n_bins))
+        active[rows, inside] *= event.magnitude
+        if event.kind in per_kind:
+            per_kind[event.kind][rows, inside] *= event.magnitude
+        np.maximum(started[rows, inside], a, out=started[rows, inside])
         lo = max(a - horizon, 0)
         if lo < n_bins and a > 0:
             window = soon[rows, lo : min(a, n_bins)]
             np.maximum(window, event.magnitude, out=window)
-    return {"event_active": active, "event_soon": soon}
+    age = np.where(started >= 0, np.arange(n_bins)[None, :] - started, -1.0)
+    return {"event_active": active, "event_soon": soon, "event_age": age} | {
+        f"active_{kind}": values for kind, values in per_kind.items()
+    }

@@ -222,6 +222,16 @@ def promote(uri: str, name: str, margin: float) -> Promotion:
     return Promotion(decision, challenger, champion)
 
 
+def log_evaluation(uri: str, name: str, metrics: dict[str, float], alias: str = CHAMPION) -> str:
+    """A run with the metrics of the `alias` version on recent data (tagged with the version)."""
+    with tracking(uri) as client:
+        version = client.get_model_version_by_alias(name, alias).version
+        with mlflow.start_run(experiment_id=experiment(client, uri), run_name=f"evaluate-{name}-v{version}") as run:
+            mlflow.set_tags({"kind": "evaluate", "model_version": str(version), "alias": alias})
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+        return str(run.info.run_id)
+
+
 def artifact_dir() -> Path:
     """A scratch folder for plots before they are logged."""
     return Path(tempfile.mkdtemp(prefix="clonecast-artifacts-"))

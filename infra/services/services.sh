@@ -43,6 +43,15 @@ prefect_healthy() { [ "$(curl -s -m 3 "$API/health" 2>/dev/null)" = "true" ]; }
 mlflow_healthy() { [ "$(curl -s -m 3 "$TRACKING/health" 2>/dev/null)" = "OK" ]; }
 pool_status() { curl -s -m 3 "$API/work_pools/$POOL" 2>/dev/null | sed -n 's/.*"status":"\([A-Z_]*\)".*/\1/p'; }
 pool_ready() { [ "$(pool_status)" = "READY" ]; }
+WORKER=clonecast-worker
+worker_beat() {  # the last heartbeat of our worker (UTC, ISO 8601), empty when none
+  curl -s -m 3 -X POST -H 'Content-Type: application/json' -d '{}' "$API/work_pools/$POOL/workers/filter" 2>/dev/null \
+    | tr '{' '\n' | grep "\"name\":\"$WORKER\"" | sed -n 's/.*"last_heartbeat_time":"\([^"]*\)".*/\1/p'
+}
+worker_polling() {  # the pool is READY with a heartbeat from the worker launched at $WORKER_T0 or later
+  local beat; beat=$(worker_beat)
+  pool_ready && [ -n "$beat" ] && [[ ! "$beat" < "${WORKER_T0:-}" ]]
+}
 
 launch() {  # pidfile, log, command...: in a new session, so that stop can kill the whole group
   local pidfile=$1 log=$2; shift 2
@@ -88,11 +97,13 @@ start_worker() {
   fi
   if alive "$pidfile"; then
     pool_ready && { echo "prefect worker already running (pool $POOL)"; return 0; }
+    WORKER_T0=  # running but not READY yet: any heartbeat will do
   else
+    WORKER_T0=$(date -u +%Y-%m-%dT%H:%M:%S)  # a heartbeat left by an earlier worker does not count
     launch "$pidfile" "$log" "$VENV/bin/prefect" worker start --pool "$POOL" --type process \
-      --name clonecast-worker --install-policy never
+      --name "$WORKER" --install-policy never
   fi
-  wait_for "prefect worker (pool $POOL READY)" pool_ready "$pidfile" "$log"
+  wait_for "prefect worker (pool $POOL READY)" worker_polling "$pidfile" "$log"
 }
 
 start_mlflow() {
@@ -124,19 +135,32 @@ tree() {  # pid and all its descendants
   for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do tree "$child"; done
 }
 
-stop_one() {  # name, pidfile: TERM the process group (and any descendant that left it), then KILL
-  local name=$1 pidfile=$2 pid pids
+signal_all() {  # signal, pgid, pids...: the process group and any descendant that left it
+  local sig=$1 pgid=$2; shift 2
+  kill "-$sig" -- "-$pgid" 2>/dev/null || true
+  kill "-$sig" "$@" 2>/dev/null || true
+}
+
+gone() {  # pgid, pids...
+  local pgid=$1; shift
+  ! kill -0 -- "-$pgid" 2>/dev/null && ! kill -0 "$@" 2>/dev/null
+}
+
+stop_one() {  # name, pidfile: TERM; then INT (a Prefect worker treats its first signal as a request to
+  # shut down gracefully, which can wait forever, and a second one as "now"); then KILL
+  local name=$1 pidfile=$2 pid pids sig
   pid=$(cat "$pidfile" 2>/dev/null || true)
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     pids=$(tree "$pid")
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    kill -TERM $pids 2>/dev/null || true
-    for _ in $(seq 1 40); do
-      kill -0 -- "-$pid" 2>/dev/null || kill -0 $pids 2>/dev/null || break
-      sleep 0.25
+    for sig in TERM INT KILL; do
+      # shellcheck disable=SC2086
+      signal_all "$sig" "$pid" $pids
+      for _ in $(seq 1 20); do
+        # shellcheck disable=SC2086
+        gone "$pid" $pids && break 2
+        sleep 0.25
+      done
     done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    kill -KILL $pids 2>/dev/null || true
     echo "$name stopped"
   else
     echo "$name not running"
@@ -157,7 +181,7 @@ status() {
     if alive "$2" && "$3"; then
       rss=$(ps -o rss= -g "$(cat "$2")" 2>/dev/null | awk '{s += $1} END {printf "%d", s / 1024}')
       echo "$1: running (pid $(cat "$2"), $4, ${rss} MB RSS)"
-    elif "$3"; then echo "$1: answering at $4 (not started by this script)"
+    elif "$3"; then echo "$1: up ($4) but not started by this script"
     else echo "$1: stopped"; down=1; fi
   }
   report "prefect server" "$PF/prefect-server.pid" prefect_healthy "$API"

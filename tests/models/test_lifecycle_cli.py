@@ -66,3 +66,13 @@ def test_bad_requests_get_clear_errors(tmp_path: Path, trace: Path, monkeypatch:
         app, ["train", "--trace", str(trace), "--model", "lightgbm", "--params", '{"wings": 2}']
     )
     assert unknown.exit_code == 2 and "wings" in unknown.output
+
+
+def test_retrain_ci_exit_code_follows_the_gate(tmp_path: Path, trace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLONECAST_STATE_DIR", str(tmp_path / "ci"))
+    first = CliRunner().invoke(app, ["retrain", "--ci", "--trace", str(trace), "--model", "ridge", "--stride", "12"])
+    assert first.exit_code == 0 and "promoted" in first.output, first.output
+    same = CliRunner().invoke(app, ["retrain", "--ci", "--trace", str(trace), "--model", "ridge", "--stride", "12"])
+    assert same.exit_code == 3 and "rejected" in same.output  # an equal model does not beat the champion
+    uri = f"sqlite:///{tmp_path / 'ci' / 'mlflow.db'}"
+    assert registry.aliases(uri, "clonecast-demand") == {"champion": "1", "challenger": "2"}

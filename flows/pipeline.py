@@ -1,0 +1,330 @@
+"""Prefect 3 flows: the whole loop from validated data to clones, each task one call into the packages.
+
+validate_data -> tune -> train_and_register (challenger) -> promote_model (the gate) -> batch_predict (every
+5 minutes, champion forecasts keyed by (program_code, origin, ts)) -> deploy_clones (latest valid forecast ->
+clone plan -> actuator); monitor_drift emits `clonecast.drift.detected`, which the automation in
+prefect.yaml answers with `retrain` (train_and_register, then promote_model); backfill re-forecasts a date
+range idempotently; evaluate runs the simulator on the recent window and logs it to MLflow.
+
+Data are trace paths (any format clonecast reads); "now" is the end of the data, so replays and backfills
+behave like live runs. Bad or stale data raise before anything is actuated, naming the failed expectation.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.events import emit_event
+
+from clonecast.settings import Settings
+from models import registry
+from traces.frames import Dataset
+
+DRIFT_EVENT = "clonecast.drift.detected"
+DEMO_INFRA = Path(__file__).resolve().parents[1] / "infra" / "demo"
+LOCAL_INFRA = Path(__file__).resolve().parents[1] / "infra" / "local"
+
+
+class DataError(ValueError):
+    """Invalid or stale data: the flow stops before any actuation."""
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+# -- tasks ---------------------------------------------------------------------------------------------
+
+
+def _trace(trace: str | None) -> str:
+    """The trace path, default: the synthetic dataset in the state dir (made by `clonecast generate`)."""
+    return trace or str((_settings().datasets_dir / "synthetic").resolve())
+
+
+@task(name="load and validate")
+def load_valid(trace: str | None, fmt: str = "auto") -> Dataset:
+    from data_checks import check_source
+
+    settings = _settings()
+    trace = _trace(trace)
+    dataset, report = check_source(Path(trace), fmt, limits=settings.limits)
+    if dataset is None or not report.success:
+        _refuse(report, f"{trace}: invalid data")
+    return dataset.canonical()
+
+
+def _refuse(report: Any, what: str) -> None:
+    """Log the validation report and stop the flow, naming the failed expectations."""
+    get_run_logger().error(report.summary())
+    raise DataError(f"{what}: " + "; ".join(r.message() for r in report.failures))
+
+
+@task(name="panel")
+def to_panel(dataset: Dataset) -> Any:
+    from models.panel import Panel
+
+    return Panel.from_dataset(dataset, _settings().freq)
+
+
+@task(name="forecast shard")
+def forecast_shard(trained: Any, requests: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    return trained.forecast(requests, events)
+
+
+# -- flows ---------------------------------------------------------------------------------------------
+
+
+@flow(name="validate-data", log_prints=True)
+def validate_data(trace: str | None = None, fmt: str = "auto") -> dict[str, Any]:
+    """Load a trace and run every data check; fails (naming the expectations) on invalid data."""
+    dataset = load_valid(trace, fmt)
+    summary = {"programs": int(dataset.requests["program_code"].nunique()), "rows": len(dataset.requests)}
+    print(f"valid: {summary}")
+    return summary
+
+
+@flow(name="tune", log_prints=True)
+def tune(
+    trace: str | None = None, model: str = "lightgbm", trials: int = 10, timeout: float | None = None
+) -> dict[str, Any]:
+    """Optuna search with every trial a nested MLflow run; returns the best params."""
+    from models.registry_runs import tune_logged
+
+    settings = _settings()
+    panel = to_panel(load_valid(trace))
+    result, run_id = tune_logged(
+        model,
+        panel,
+        tracking_uri=settings.mlflow_uri,
+        artifact_location=registry.artifact_location(settings.mlflow_uri),
+        n_trials=trials,
+        timeout=timeout,
+        seed=settings.seed,
+        horizon=settings.horizon,
+    )
+    print(f"best validation MASE {result.best_value:.3f} (parent run {run_id})")
+    return {"best_value": result.best_value, "best_params": result.best_params, "run_id": run_id}
+
+
+@flow(name="train-and-register", log_prints=True)
+def train_and_register(
+    trace: str | None = None, model: str = "hybrid", params: dict[str, Any] | None = None, stride: int = 3
+) -> dict[str, Any]:
+    """Backtest, train on all data and register the model as the `challenger`."""
+    from models.pipeline import train_and_register as run
+
+    settings = _settings()
+    dataset = load_valid(trace)
+    panel = to_panel(dataset)
+    outcome = run(
+        dataset,
+        panel,
+        model,
+        uri=settings.mlflow_uri,
+        name=settings.registered_model,
+        seed=settings.seed,
+        horizon=settings.horizon,
+        params=params,
+        stride=stride,
+        plots_dir=settings.plots_dir,
+    )
+    assert outcome.registered is not None
+    metrics = outcome.evaluation.metrics()
+    print(f"{model}: MASE {metrics['backtest_mase']:.3f}, registered v{outcome.registered.version} as challenger")
+    return {"version": outcome.registered.version, **metrics}
+
+
+@flow(name="promote-model", log_prints=True)
+def promote_model(margin: float | None = None) -> dict[str, Any]:
+    """The gate: promote the challenger only if it beats the champion on MASE and simulator cost."""
+    settings = _settings()
+    outcome = registry.promote(
+        settings.mlflow_uri, settings.registered_model, settings.promotion_margin if margin is None else margin
+    )
+    print(f"challenger v{outcome.challenger}: {'promoted' if outcome.decision.promote else 'rejected'}")
+    print(outcome.decision.reason)
+    return {"promoted": outcome.decision.promote, "reason": outcome.decision.reason, "version": outcome.challenger}
+
+
+@flow(name="retrain", log_prints=True)
+def retrain(trace: str | None = None, model: str = "hybrid", margin: float | None = None) -> dict[str, Any]:
+    """What the drift automation and CI run: train_and_register, then promote_model."""
+    trained = train_and_register(trace, model)
+    return {"trained": trained, "promotion": promote_model(margin)}
+
+
+def _shards(codes: list[str], size: int) -> list[list[str]]:
+    return [codes[i : i + size] for i in range(0, len(codes), size)]
+
+
+@flow(name="batch-predict", log_prints=True)
+def batch_predict(trace: str | None = None, as_of: str | None = None, shard_size: int = 500) -> dict[str, Any]:
+    """Champion forecasts for every program from the data up to `as_of` (default: the end of the data),
+    sharded by program code, stored keyed by (program_code, origin, ts); re-running replaces the origin."""
+    from traces import forecast_store
+
+    settings = _settings()
+    dataset = load_valid(trace)
+    trained = registry.load(settings.mlflow_uri, settings.registered_model, registry.CHAMPION)
+    requests = _history(dataset, trained, as_of)
+    codes = sorted(map(str, requests["program_code"].unique()))
+    futures = [
+        forecast_shard.submit(trained, requests[requests["program_code"].isin(part)], dataset.events)
+        for part in _shards(codes, shard_size)
+    ]
+    frame = pd.concat([f.result() for f in futures], ignore_index=True)
+    written = forecast_store.write(settings.forecasts_dir, frame)
+    origin = frame["origin"].iloc[0]
+    print(f"{len(codes)} programs x {frame['step'].max()} steps from {origin} -> {written[0]}")
+    return {"origin": str(origin), "rows": len(frame), "file": str(written[0])}
+
+
+def _history(dataset: Dataset, trained: Any, as_of: str | None) -> pd.DataFrame:
+    """The bins a forecast at `as_of` may use: the model's history window ending right before it."""
+    from traces.resample import resample
+
+    requests = dataset.requests
+    if pd.Timedelta(dataset.freq) != trained.width:
+        requests = resample(requests, trained.width)
+    end = pd.Timestamp(as_of) if as_of else requests["ts"].max() + trained.width
+    if end.tzinfo is None:
+        end = end.tz_localize("UTC")
+    begin = end - trained.min_history * trained.width
+    window = requests[(requests["ts"] >= begin) & (requests["ts"] < end)]
+    if window.empty:
+        raise DataError(f"no data in the {trained.min_history} bins before {end}")
+    return window.reset_index(drop=True)
+
+
+@flow(name="backfill", log_prints=True)
+def backfill(start: str, end: str, trace: str | None = None, every: str = "1h") -> dict[str, Any]:
+    """Forecasts as they would have been made at every `every` from `start` to `end` (inclusive);
+    idempotent: an origin is stored once, and re-runs replace it with identical rows."""
+    origins = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=every)
+    if origins.empty:
+        raise ValueError(f"no origins between {start} and {end} every {every}")
+    made = [batch_predict(trace, as_of=str(origin)) for origin in origins]
+    print(f"backfilled {len(made)} origins from {origins[0]} to {origins[-1]}")
+    return {"origins": [m["origin"] for m in made]}
+
+
+@flow(name="deploy-clones", log_prints=True)
+def deploy_clones(
+    trace: str | None = None,
+    actuator: str = "dry-run",
+    hosts: str | None = None,
+    max_age: str = "15min",
+    max_clones: int = 20,
+    namespace: str = "clonecast",
+) -> dict[str, Any]:
+    """The deployment flow: the latest stored forecast, validated and fresh (within `max_age` of the end of
+    the data), becomes a clone plan applied by the actuator ("dry-run", "docker" or "kubernetes")."""
+    from data_checks import validate
+    from policy.allocate import Budget
+    from policy.plan import ManagerSettings, plan_clones
+    from traces import forecast_store
+    from traces.frames import forecast_frame, hosts_frame
+    from traces.loaders.hosts import read_hosts
+
+    settings = _settings()
+    dataset = load_valid(trace)
+    forecast = forecast_store.latest(settings.forecasts_dir)
+    host_rows = read_hosts(Path(hosts)) if hosts else _hosts(actuator)
+    now = dataset.requests["ts"].max() + pd.Timedelta(dataset.freq)
+    limits = settings.limits.model_copy(update={"max_age": max_age})
+    report = validate(forecast=forecast, programs=dataset.programs, hosts=host_rows, limits=limits, now=now)
+    if not report.success:
+        _refuse(report, "forecast refused, nothing actuated")
+    plan = plan_clones(
+        forecast_frame(forecast),
+        dataset.programs,
+        hosts_frame(host_rows),
+        settings=ManagerSettings(budget=Budget(max_clones=max_clones)),
+    )
+    engine = _actuator(actuator, dataset.programs, hosts_frame(host_rows), namespace)
+    applied = engine.reconcile(plan, dry_run=actuator == "dry-run") if engine else None
+    wanted = sum(plan.desired().values())
+    print(f"plan {plan.origin}: {wanted} clones on {len({h for _, h in plan.desired()})} hosts via {actuator}")
+    if applied is not None and not applied.ok:
+        raise RuntimeError(f"actuation failed: {[r for r in applied.results if r.status not in ('ok', 'dry-run')]}")
+    return {"clones": wanted, "changed": applied.changed if applied else 0, "actuator": actuator}
+
+
+def _kubeconfig() -> str:
+    return os.environ.get("KUBECONFIG", "/tmp/clonecast-run/k8s/admin.kubeconfig")
+
+
+def _hosts(kind: str) -> pd.DataFrame:
+    """Default hosts: the demo fleet (dry-run), this machine's engine (docker), the cluster's nodes."""
+    from traces.loaders.hosts import read_hosts
+
+    if kind == "kubernetes":
+        from actuators.kubernetes_engine import api_client, node_hosts
+
+        return node_hosts(api_client(_kubeconfig()))
+    return read_hosts(LOCAL_INFRA / "docker-hosts.csv" if kind == "docker" else DEMO_INFRA / "hosts.csv")
+
+
+def _actuator(kind: str, programs: pd.DataFrame, hosts: pd.DataFrame, namespace: str) -> Any:
+    if kind == "dry-run":
+        return None
+    if kind == "docker":
+        from actuators.docker_engine import DockerActuator
+
+        url = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        return DockerActuator({h: url for h in hosts["host"]}, programs, hosts)
+    if kind == "kubernetes":
+        from actuators.kubernetes_engine import KubernetesActuator, api_client
+
+        return KubernetesActuator(api_client(_kubeconfig()), namespace, programs, hosts)
+    raise ValueError(f"actuator must be dry-run, docker or kubernetes, not {kind!r}")
+
+
+@flow(name="monitor-drift", log_prints=True)
+def monitor_drift(trace: str | None = None) -> dict[str, Any]:
+    """Input drift and forecast-error drift of the champion on the newest day; emits DRIFT_EVENT when past
+    a threshold (the automation then retrains)."""
+    from models.drift import detect
+
+    settings = _settings()
+    dataset = load_valid(trace)
+    trained = registry.load(settings.mlflow_uri, settings.registered_model, registry.CHAMPION)
+    panel = to_panel(dataset)
+    report = detect(trained, panel.select([i for i, c in enumerate(panel.codes) if c in set(trained.codes)]))
+    print(
+        f"PSI {report.psi:.3f}, level x{report.level_ratio:.2f}, recent MASE {report.recent_mase:.3f} "
+        f"(trained {report.trained_mase:.3f}): {'DRIFT' if report.drifted else 'no drift'}"
+    )
+    if report.drifted:
+        emit_event(
+            DRIFT_EVENT,
+            resource={"prefect.resource.id": f"clonecast.model.{settings.registered_model}"},
+            payload={"trace": _trace(trace), "model": trained.name, **report.to_dict()},
+        )
+    return report.to_dict()
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate(trace: str | None = None, recent_days: float = 2.0) -> dict[str, Any]:
+    """The champion on the recent window: backtest and simulator cost (Mode A), logged to MLflow."""
+    import copy
+
+    from models.pipeline import WarmStart
+    from models.pipeline import evaluate as run
+
+    settings = _settings()
+    dataset = load_valid(trace)
+    panel = to_panel(dataset)
+    trained = registry.load(settings.mlflow_uri, settings.registered_model, registry.CHAMPION)
+    share = min(0.5, recent_days * panel.season / panel.bins)
+    evaluation = run(
+        WarmStart(copy.deepcopy(trained.model), name=trained.name), dataset, panel, test_fraction=share, stride=3
+    )
+    metrics = evaluation.metrics()
+    registry.log_evaluation(settings.mlflow_uri, settings.registered_model, metrics)
+    print(f"champion on the last {recent_days:g} days: {metrics}")
+    return metrics

@@ -1,0 +1,227 @@
+"""The Prefect flows end to end against the real Prefect server, worker and MLflow server that `make up`
+starts (infra/services/services.sh), the real Docker Engine and the local Kubernetes plane."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.orchestration
+ROOT = Path(__file__).resolve().parents[2]
+RUN = Path(os.environ.get("CLONECAST_RUN_DIR", "/tmp/clonecast-run"))
+NAME = f"orchestration-{os.getpid()}"  # a registered model of this test session only
+
+
+def services_env() -> dict[str, str]:
+    path = RUN / "services.env"
+    assert path.exists(), f"{path} missing: start the services (make up)"  # fail, never skip
+    return dict(line.split("=", 1) for line in path.read_text().split() if "=" in line)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Environment of this module: the services, a state dir, a synthetic trace, a champion, deployments."""
+    from traces.store import write_dataset
+    from traces.synthetic import SyntheticConfig, generate
+
+    folder = tmp_path_factory.mktemp("orchestration")
+    env = services_env() | {
+        "CLONECAST_STATE_DIR": str(folder / "state"),
+        "CLONECAST_REGISTERED_MODEL": NAME,
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    dataset = generate(SyntheticConfig(programs=5, days=9, seed=21))
+    write_dataset(dataset, folder / "trace")
+    drifted = dataset.requests.copy()
+    last_day = drifted["ts"] > drifted["ts"].max() - pd.Timedelta("1D")
+    drifted.loc[last_day, "requests"] = drifted.loc[last_day, "requests"] * 6
+    write_dataset(type(dataset)(drifted, dataset.programs, dataset.events, dataset.freq), folder / "drifted")
+    deploy = subprocess.run(
+        ["bash", str(ROOT / "infra" / "services" / "deploy.sh")], env=os.environ.copy(), capture_output=True, text=True
+    )
+    assert deploy.returncode == 0, deploy.stderr
+    from flows.pipeline import promote_model, train_and_register
+
+    train_and_register(str(folder / "trace"), model="lightgbm", params={"n_estimators": 60}, stride=12)
+    promote_model()
+    yield {"folder": folder, "trace": str(folder / "trace"), "drifted": str(folder / "drifted"), "env": env}
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def state_dir(stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This module's tests share one state dir (the deployments' flow runs write there too)."""
+    monkeypatch.setenv("CLONECAST_STATE_DIR", stack["env"]["CLONECAST_STATE_DIR"])
+    return Path(stack["env"]["CLONECAST_STATE_DIR"])
+
+
+def run_deployment(name: str, parameters: dict[str, Any], env: dict[str, str], timeout: float = 240) -> Any:
+    from prefect.deployments import run_deployment as run
+
+    job = {"env": {k: v for k, v in env.items() if k.startswith("CLONECAST_")}}
+    flow_run = run(name, parameters=parameters, job_variables=job, timeout=timeout)
+    assert flow_run.state is not None and flow_run.state.is_completed(), f"{name}: {flow_run.state}"
+    return flow_run
+
+
+def test_deployments_carry_their_schedules_and_the_drift_automation(stack: dict[str, Any]) -> None:
+    from prefect.client.orchestration import get_client
+
+    async def read() -> tuple[dict[str, Any], list[Any]]:
+        async with get_client() as client:
+            deployments = {d.name: d for d in await client.read_deployments()}
+            automations = await client.read_automations()
+        return deployments, automations
+
+    import asyncio
+
+    deployments, automations = asyncio.run(read())
+    assert {"batch-predict", "deploy-clones", "monitor-drift", "evaluate", "retrain", "backfill"} <= set(deployments)
+    intervals = {s.schedule.interval.total_seconds() for s in deployments["batch-predict"].schedules}
+    assert intervals == {300.0}
+    assert deployments["monitor-drift"].schedules[0].schedule.cron == "0 * * * *"
+    triggers = [a for a in automations if "clonecast.drift.detected" in str(a.trigger)]
+    assert triggers, "the drift automation was not created"
+
+
+def test_batch_predict_through_the_worker_then_clones_on_docker_and_kubernetes(stack: dict[str, Any]) -> None:
+    import docker
+
+    from actuators.docker_engine import MANAGED
+    from traces import forecast_store
+
+    run_deployment("batch-predict/batch-predict", {"trace": stack["trace"]}, stack["env"])
+    store = stack["folder"] / "state" / "forecasts" / "store"
+    forecast = forecast_store.latest(store)
+    assert forecast["program_code"].nunique() == 5 and forecast["step"].max() == 12
+
+    from flows.pipeline import deploy_clones
+
+    engine = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
+    try:
+        result = deploy_clones(stack["trace"], actuator="docker", max_clones=4)
+        clones = engine.containers.list(filters={"label": f"{MANAGED}=true"})
+        assert result["clones"] == len(clones) > 0  # the plan's clones are running containers
+        namespace = f"cc-orch-{os.getpid()}"
+        _namespace(namespace)
+        placed = deploy_clones(stack["trace"], actuator="kubernetes", max_clones=3, namespace=namespace)
+        assert placed["clones"] > 0 and _running_pods(namespace, placed["clones"])
+    finally:
+        for container in engine.containers.list(all=True, filters={"label": f"{MANAGED}=true"}):
+            container.remove(force=True)
+
+
+def _namespace(name: str) -> None:
+    from kubernetes import client as k8s
+
+    from actuators.kubernetes_engine import api_client
+
+    core = k8s.CoreV1Api(api_client(str(RUN / "k8s" / "admin.kubeconfig")))
+    core.create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(name=name)))
+
+
+def _running_pods(namespace: str, count: int, timeout: float = 90) -> bool:
+    from kubernetes import client as k8s
+
+    from actuators.kubernetes_engine import api_client
+
+    core = k8s.CoreV1Api(api_client(str(RUN / "k8s" / "admin.kubeconfig")))
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pods = core.list_namespaced_pod(namespace).items
+        if sum(p.status.phase == "Running" for p in pods) >= count:
+            return True
+        time.sleep(2)
+    return False
+
+
+def test_backfill_twice_stores_identical_forecasts(stack: dict[str, Any]) -> None:
+    from flows.pipeline import backfill
+    from traces import forecast_store
+
+    store = stack["folder"] / "state" / "forecasts" / "store"
+    backfill("2026-01-13T00:00:00Z", "2026-01-13T03:00:00Z", trace=stack["trace"], every="1h")
+    first = forecast_store.read(store, pd.Timestamp("2026-01-13", tz="UTC"), pd.Timestamp("2026-01-13T03:00Z"))
+    backfill("2026-01-13T00:00:00Z", "2026-01-13T03:00:00Z", trace=stack["trace"], every="1h")
+    second = forecast_store.read(store, pd.Timestamp("2026-01-13", tz="UTC"), pd.Timestamp("2026-01-13T03:00Z"))
+    assert first["origin"].nunique() == 4 and len(first) == 4 * 5 * 12
+    pd.testing.assert_frame_equal(first, second)
+    assert not second.duplicated(["program_code", "origin", "ts"]).any()
+
+
+def test_bad_or_stale_data_stops_before_actuation(stack: dict[str, Any]) -> None:
+    import asyncio
+
+    import docker
+
+    from actuators.docker_engine import MANAGED
+    from flows.pipeline import DataError, batch_predict, deploy_clones, validate_data
+    from traces.store import read_dataset, write_dataset
+
+    broken = read_dataset(Path(stack["trace"]))
+    broken.requests.loc[7, "requests"] = -5
+    write_dataset(broken, stack["folder"] / "broken")  # the store writes what it is given
+    state = validate_data(str(stack["folder"] / "broken"), return_state=True)
+    assert state.is_failed()
+    logs: list[str] = []
+    for _ in range(30):  # logs reach the server in batches
+        logs = asyncio.run(_logs(state.state_details.flow_run_id))
+        if any("expect_column_values_to_be_between" in line for line in logs):
+            break
+        time.sleep(1)
+    assert any("expect_column_values_to_be_between" in line for line in logs), logs[-5:]
+
+    batch_predict(stack["trace"], as_of="2026-01-12T00:00:00Z")  # the newest stored forecast is now 2 days old
+    engine = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
+    before = len(engine.containers.list(all=True, filters={"label": f"{MANAGED}=true"}))
+    with pytest.raises(DataError, match="fresh"):
+        deploy_clones(stack["trace"], actuator="docker")
+    assert len(engine.containers.list(all=True, filters={"label": f"{MANAGED}=true"})) == before
+
+
+async def _logs(flow_run_id: Any) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    async with get_client() as client:
+        found = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+    return [entry.message for entry in found]
+
+
+def test_drift_event_starts_retraining_and_the_gate_decides(stack: dict[str, Any]) -> None:
+    from flows.pipeline import monitor_drift
+    from models import registry
+
+    uri = stack["env"]["CLONECAST_TRACKING_URI"]
+    before = registry.aliases(uri, NAME)
+    quiet = monitor_drift(stack["trace"])
+    assert not quiet["drifted"]
+    report = monitor_drift(stack["drifted"])
+    assert report["drifted"] and report["psi"] > 0.25
+    deadline = time.time() + 300
+    after = before
+    while time.time() < deadline and after.get("challenger") == before.get("challenger"):
+        time.sleep(5)
+        after = registry.aliases(uri, NAME)
+    assert after.get("challenger") != before.get("challenger"), "the automation did not retrain"
+    version = after["challenger"]
+    deadline = time.time() + 120
+    tags: dict[str, str] = {}
+    while time.time() < deadline and "gate" not in tags:
+        with registry.tracking(uri) as client:
+            tags = client.get_model_version(NAME, version).tags
+        time.sleep(3)
+    assert tags.get("gate") in {"promoted", "rejected"} and tags.get("gate_reason")
+    assert np.isfinite(float(registry.aliases(uri, NAME)["champion"]))
