@@ -353,60 +353,55 @@ def _store_synthetic(config: SyntheticConfig, target: Path, settings: Settings, 
 
 
 @app.command()
-def demo() -> None:
-    """The main job on embedded defaults: generate the synthetic trace, validate it, store it, plot it.
+def demo(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Forecaster to train (hybrid takes longer).")
+    ] = "lightgbm",
+    actuator: Annotated[str, typer.Option("--actuator", help="dry-run, or docker (needs make up).")] = "dry-run",
+) -> None:
+    """The whole pipeline on embedded defaults: generate and validate the synthetic trace, then the Prefect
+    flows (an ephemeral Prefect server unless PREFECT_API_URL is set; MLflow in SQLite under the state dir):
+    train and register a forecaster, the promotion gate, batch prediction, a clone plan applied by the
+    actuator, a drift check, and a Pareto plot of the warm-pool policies."""
+    import os
 
-    Later stages (forecast, plan, clone) join here as they land.
-    """
     from clonecast.console import stdout
     from traces.synthetic import SyntheticConfig
 
+    if actuator not in ("dry-run", "docker"):
+        raise typer.BadParameter(f"--actuator {actuator!r}: dry-run or docker")
+    _model_option(model)
     settings = _settings()
-    stdout.rule("clonecast demo")
+    stdout.rule("clonecast demo: synthetic trace")
     config = SyntheticConfig(seed=settings.seed)
-    dataset = _store_synthetic(config, settings.datasets_dir / "synthetic", settings, plot=True, name="synthetic")
-    stdout.rule("forecast -> clone plan")
-    _demo_plan(dataset, settings)
+    target = settings.datasets_dir / "synthetic"
+    _store_synthetic(config, target, settings, plot=True, name="synthetic")
+    stdout.rule("pipeline: Prefect flows")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.pipeline import demo_pipeline
+
+    result = demo_pipeline(str(target.resolve()), model=model, actuator=actuator)
+    trained, deployed, drift = result["trained"], result["deployed"], result["drift"]
+    stdout.rule("report")
     stdout.print(
-        "\nnext: [bold]clonecast validate PATH[/bold] on a real trace, [bold]clonecast simulate[/bold] / "
-        "[bold]clonecast pareto[/bold] to compare policies, [bold]clonecast plan[/bold] for your own hosts."
+        f"forecaster   {model} v{trained['version']}: backtest MASE {trained['backtest_mase']:.3f}, WAPE "
+        f"{trained['backtest_wape']:.3f}, 80 % interval coverage {trained.get('coverage_80', float('nan')):.3f}, "
+        f"simulator cost {trained.get('sim_cost', float('nan')):.2f}"
     )
-
-
-DEMO_INFRA = Path(__file__).resolve().parents[1] / "infra" / "demo"
-
-
-def _demo_plan(dataset: Dataset, settings: Settings) -> None:
-    """Seasonal-naive forecast of the trace's last hour -> validated -> clone plan on the demo inventory."""
-    import pandas as pd
-
-    from clonecast.console import RichProgress, render_plan, stdout
-    from data_checks import validate as run_validation
-    from policy.forecasts import seasonal_naive_forecast
-    from policy.plan import plan_clones
-    from policy.trace import sim_trace
-    from traces.frames import hosts_frame
-    from traces.loaders.hosts import read_hosts
-
-    with RichProgress() as progress:
-        progress.stage("forecasting the last hour")
-        matrices = sim_trace(dataset)
-        horizon_bins = matrices.bins_for(settings.horizon * matrices.bin_minutes)
-        forecast = seasonal_naive_forecast(matrices, matrices.bins - horizon_bins, settings.horizon)
-        forecast = forecast[forecast["origin"] == forecast["origin"].min()]
-        hosts = read_hosts(DEMO_INFRA / "hosts.csv")
-        report = run_validation(forecast=forecast, programs=dataset.programs, hosts=hosts, progress=progress)
-        if not report.success:
-            _refuse(report, progress)
-        progress.stage("planning clones")
-        plan = plan_clones(
-            forecast, dataset.programs, hosts_frame(hosts), latency=pd.read_csv(DEMO_INFRA / "latency.csv", index_col=0)
-        )
-        path = settings.state_dir / "plans" / "demo-plan.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(plan.to_json() + "\n")
-    render_plan(plan)
-    stdout.print(f"plan: {path} (hosts: {DEMO_INFRA / 'hosts.csv'})")
+    stdout.print(f"gate         {result['promoted']['reason']}")
+    stdout.print(f"forecast     {result['predicted']['rows']} rows from {result['predicted']['origin']}")
+    stdout.print(
+        f"clone plan   {deployed['clones']} clones on {deployed['hosts']} hosts via {deployed['actuator']}, "
+        f"{deployed['short_programs']} programs short: {deployed['plan']}"
+    )
+    stdout.print(f"drift        PSI {drift['psi']:.3f}, {'DRIFT' if drift['drifted'] else 'no drift'}")
+    stdout.print(f"plots        {settings.plots_dir / f'{model}-forecast.png'} (forecast vs actual)")
+    stdout.print(f"             {result['pareto']} (Pareto: cold starts vs wasted memory)")
+    stdout.print(
+        f"look at      MLflow: mlflow ui --backend-store-uri {settings.mlflow_uri} (model {settings.registered_model},"
+        " aliases champion/challenger); Prefect: make up, then http://127.0.0.1:4200 (make deploy for schedules)"
+    )
 
 
 @app.command()

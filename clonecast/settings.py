@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     seed: int = Field(7, description="seed of everything random (synthetic trace, models)")
     limits: Limits = Field(default_factory=Limits)
     tracking_uri: str | None = Field(None, description="MLflow tracking/registry URI (default: SQLite in state_dir)")
+    dask_address: str | None = Field(None, description="Dask scheduler for sharded work (default: a local cluster)")
     registered_model: str = Field("clonecast-demand", description="name of the model in the MLflow registry")
     promotion_margin: float = Field(
         0.02, ge=0, lt=1, description="relative improvement a challenger needs on MASE and on simulator cost"

@@ -12,6 +12,7 @@ behave like live runs. Bad or stale data raise before anything is actuated, nami
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,18 @@ def _shards(codes: list[str], size: int) -> list[list[str]]:
     return [codes[i : i + size] for i in range(0, len(codes), size)]
 
 
-@flow(name="batch-predict", log_prints=True)
+def dask_runner() -> Any:
+    """Prefect's Dask task runner: the cluster at CLONECAST_DASK_ADDRESS, or a local one (2 workers)."""
+    from prefect_dask import DaskTaskRunner
+
+    address = _settings().dask_address
+    if address:
+        return DaskTaskRunner(address=address)
+    quiet = {"silence_logs": logging.WARNING, "dashboard_address": None}
+    return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": False} | quiet)
+
+
+@flow(name="batch-predict", log_prints=True, task_runner=dask_runner())
 def batch_predict(trace: str | None = None, as_of: str | None = None, shard_size: int = 500) -> dict[str, Any]:
     """Champion forecasts for every program from the data up to `as_of` (default: the end of the data),
     sharded by program code, stored keyed by (program_code, origin, ts); re-running replaces the origin."""
@@ -218,7 +230,7 @@ def deploy_clones(
     actuator: str = "dry-run",
     hosts: str | None = None,
     max_age: str = "15min",
-    max_clones: int = 20,
+    max_clones: int | None = None,
     namespace: str = "clonecast",
 ) -> dict[str, Any]:
     """The deployment flow: the latest stored forecast, validated and fresh (within `max_age` of the end of
@@ -245,13 +257,23 @@ def deploy_clones(
         hosts_frame(host_rows),
         settings=ManagerSettings(budget=Budget(max_clones=max_clones)),
     )
+    plan_file = settings.state_dir / "plans" / "latest-plan.json"
+    plan_file.parent.mkdir(parents=True, exist_ok=True)
+    plan_file.write_text(plan.to_json() + "\n")
     engine = _actuator(actuator, dataset.programs, hosts_frame(host_rows), namespace)
     applied = engine.reconcile(plan, dry_run=actuator == "dry-run") if engine else None
     wanted = sum(plan.desired().values())
     print(f"plan {plan.origin}: {wanted} clones on {len({h for _, h in plan.desired()})} hosts via {actuator}")
     if applied is not None and not applied.ok:
         raise RuntimeError(f"actuation failed: {[r for r in applied.results if r.status not in ('ok', 'dry-run')]}")
-    return {"clones": wanted, "changed": applied.changed if applied else 0, "actuator": actuator}
+    return {
+        "clones": wanted,
+        "hosts": len({h for _, h in plan.desired()}),
+        "short_programs": len(plan.shortfall),
+        "changed": applied.changed if applied else 0,
+        "actuator": actuator,
+        "plan": str(plan_file),
+    }
 
 
 def _kubeconfig() -> str:
@@ -328,3 +350,41 @@ def evaluate(trace: str | None = None, recent_days: float = 2.0) -> dict[str, An
     registry.log_evaluation(settings.mlflow_uri, settings.registered_model, metrics)
     print(f"champion on the last {recent_days:g} days: {metrics}")
     return metrics
+
+
+@flow(name="demo", log_prints=True)
+def demo_pipeline(trace: str, model: str = "lightgbm", actuator: str = "dry-run") -> dict[str, Any]:
+    """The whole loop once, for `make demo`: validate -> train and register -> gate -> batch prediction ->
+    clone plan (dry-run or local Docker) -> drift check -> Pareto plot of the policies on the trace."""
+    validate_data(trace)
+    trained = train_and_register(trace, model=model, params=DEMO_PARAMS.get(model), stride=12)
+    promoted = promote_model()
+    predicted = batch_predict(trace)
+    deployed = deploy_clones(trace, actuator=actuator)
+    drift = monitor_drift(trace)
+    pareto_png = pareto_plot(trace)
+    return {
+        "trained": trained,
+        "promoted": promoted,
+        "predicted": predicted,
+        "deployed": deployed,
+        "drift": drift,
+        "pareto": pareto_png,
+    }
+
+
+DEMO_PARAMS: dict[str, dict[str, Any]] = {"lightgbm": {"stride": 12, "n_estimators": 200}}
+
+
+@task(name="pareto plot")
+def pareto_plot(trace: str) -> str:
+    """Mode A Pareto points of every policy family on the trace (seasonal-naive forecasts for predictive)."""
+    from policy.plots import plot_pareto
+    from policy.simulate import Setup, pareto
+    from policy.trace import sim_trace
+
+    settings = _settings()
+    matrices = sim_trace(load_valid.fn(trace))
+    points = pareto(Setup(matrices, matrices.bins_for(7 * 24 * 60), horizon=settings.horizon), "a")
+    path = plot_pareto(points, "a", settings.plots_dir / "demo-pareto-mode-a.png", "synthetic trace: mode A")
+    return str(path)

@@ -190,8 +190,15 @@ status() {
   return $down
 }
 
+need_chromium() {  # headless Chromium checks the two UIs in the tests
+  command -v chromium >/dev/null && return 0
+  echo "installing chromium (headless UI checks)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >"$RUN/chromium-install.log" 2>&1 \
+    || { tail -5 "$RUN/chromium-install.log" >&2; return 1; }
+}
+
 case "${1:-}" in
-  start) need_venv; start_prefect; start_worker; start_mlflow; write_env ;;
+  start) need_venv; need_chromium; start_prefect; start_worker; start_mlflow; write_env ;;
   stop) stop ;;
   restart) stop; need_venv; start_prefect; start_worker; start_mlflow; write_env ;;
   status) status ;;
