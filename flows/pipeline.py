@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -23,6 +23,7 @@ from prefect.events import emit_event
 
 from clonecast.settings import Settings
 from models import registry
+from models.panel import Panel
 from traces.frames import Dataset
 
 DRIFT_EVENT = "clonecast.drift.detected"
@@ -58,16 +59,14 @@ def load_valid(trace: str | None, fmt: str = "auto") -> Dataset:
     return dataset.canonical()
 
 
-def _refuse(report: Any, what: str) -> None:
+def _refuse(report: Any, what: str) -> NoReturn:
     """Log the validation report and stop the flow, naming the failed expectations."""
     get_run_logger().error(report.summary())
     raise DataError(f"{what}: " + "; ".join(r.message() for r in report.failures))
 
 
 @task(name="panel")
-def to_panel(dataset: Dataset) -> Any:
-    from models.panel import Panel
-
+def to_panel(dataset: Dataset) -> Panel:
     return Panel.from_dataset(dataset, _settings().freq)
 
 
