@@ -232,6 +232,18 @@ def log_evaluation(uri: str, name: str, metrics: dict[str, float], alias: str = 
         return str(run.info.run_id)
 
 
+def log_backtest(uri: str, model: str, metrics: dict[str, float], per_series: pd.DataFrame) -> str:
+    """A run with a backtest's mean scores and its per-series table (CSV artifact)."""
+    with tracking(uri) as client:
+        with mlflow.start_run(experiment_id=experiment(client, uri), run_name=f"backtest-{model}") as run:
+            mlflow.set_tags({"kind": "backtest", "model": model})
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+            folder = artifact_dir()
+            per_series.to_csv(folder / "per_series.csv")
+            mlflow.log_artifact(str(folder / "per_series.csv"))
+        return str(run.info.run_id)
+
+
 def artifact_dir() -> Path:
     """A scratch folder for plots before they are logged."""
     return Path(tempfile.mkdtemp(prefix="clonecast-artifacts-"))

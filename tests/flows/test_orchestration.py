@@ -272,3 +272,12 @@ def test_evaluate_logs_the_champion_on_the_recent_window(stack: dict[str, Any]) 
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id], "tags.kind = 'evaluate' and tags.alias = 'champion'")
     assert any(r.data.metrics.get("backtest_mase") == pytest.approx(metrics["backtest_mase"]) for r in runs)
+
+
+def test_backtest_shards_by_program_code_on_dask(stack: dict[str, Any]) -> None:
+    from flows.pipeline import backtest
+
+    sharded = backtest(stack["trace"], model="ridge", shard_size=2, stride=12)
+    whole = backtest(stack["trace"], model="ridge", shard_size=100, stride=12)
+    assert (sharded["shards"], whole["shards"]) == (3, 1) and sharded["series"] == whole["series"] == 5
+    assert sharded["backtest_mase"] == pytest.approx(whole["backtest_mase"])  # ridge is per series
