@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.table import Table
@@ -813,6 +814,46 @@ def backtest(
     _write_json(json_out, _print_scores(title, result, evaluation.simulator))
 
 
+def _challenger(
+    trace: Path,
+    fmt: str,
+    model: str,
+    settings: Settings,
+    uri: str,
+    name: str,
+    load: dict[str, str | None],
+    then: Callable[[], Any] | None = None,
+    **options: Any,
+) -> tuple[Any, Any]:
+    """Validate a trace, backtest and train `model`, register it as the challenger; then `then()` (the gate)."""
+    from clonecast.console import RichProgress
+    from models.panel import Panel
+    from models.pipeline import train_and_register
+
+    with RichProgress() as progress:
+        dataset = _valid_dataset(trace, fmt, settings, progress, **load)
+        panel = Panel.from_dataset(dataset, settings.freq)
+        try:
+            outcome = train_and_register(
+                dataset,
+                panel,
+                model,
+                uri=uri,
+                name=name,
+                seed=settings.seed,
+                horizon=settings.horizon,
+                plots_dir=settings.plots_dir,
+                progress=progress,
+                **options,
+            )
+            if then is not None:
+                progress.stage("promotion gate")
+            return outcome, then() if then is not None else None
+        except (ValueError, TypeError) as e:
+            progress.stop()
+            raise typer.BadParameter(str(e)) from e
+
+
 @app.command()
 def train(
     trace: TraceOpt,
@@ -831,35 +872,24 @@ def train(
     """Backtest a model, train it on the whole trace with calibrated intervals, and register it in MLflow as
     the `challenger` (params, metrics, forecast and per-series plots, a pyfunc model with its signature).
     `clonecast promote` then decides whether it becomes the `champion`."""
-    from clonecast.console import RichProgress, stdout
-    from models.panel import Panel
-    from models.pipeline import train_and_register
+    from clonecast.console import stdout
 
     model, modes, knobs = _model_option(model), _sim_modes(sim), _params(params)
     settings = _settings()
     uri, registered_name = tracking_uri or settings.mlflow_uri, name or settings.registered_model
-    with RichProgress() as progress:
-        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
-        panel = Panel.from_dataset(dataset, settings.freq)
-        try:
-            outcome = train_and_register(
-                dataset,
-                panel,
-                model,
-                uri=uri,
-                name=registered_name,
-                seed=settings.seed,
-                horizon=settings.horizon,
-                params=knobs,
-                test_fraction=test_fraction,
-                stride=stride,
-                sim_modes=modes,
-                plots_dir=settings.plots_dir,
-                progress=progress,
-            )
-        except (ValueError, TypeError) as e:
-            progress.stop()
-            raise typer.BadParameter(str(e)) from e
+    outcome, _ = _challenger(
+        trace,
+        fmt,
+        model,
+        settings,
+        uri,
+        registered_name,
+        {"tz": tz, "start": start},
+        params=knobs,
+        test_fraction=test_fraction,
+        stride=stride,
+        sim_modes=modes,
+    )
     title = f"{model} on {trace.name} (backtest)"
     payload = _print_scores(title, outcome.evaluation.result, outcome.evaluation.simulator)
     stdout.print(f"trained in {outcome.seconds:.1f} s; plots: {', '.join(str(p) for p in outcome.plots)}")
@@ -970,35 +1000,24 @@ def retrain(
 ) -> None:
     """Train a challenger on the trace and put it through the promotion gate (what CI and the drift
     automation run). With --ci the exit code says whether the challenger was promoted (0) or not (3)."""
-    from clonecast.console import RichProgress, stdout
-    from models.panel import Panel
-    from models.pipeline import train_and_register
+    from clonecast.console import stdout
     from models.registry import promote as run_gate
 
     model = _model_option(model)
     settings = _settings()
     uri, registered_name = tracking_uri or settings.mlflow_uri, name or settings.registered_model
-    with RichProgress() as progress:
-        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
-        panel = Panel.from_dataset(dataset, settings.freq)
-        try:
-            outcome = train_and_register(
-                dataset,
-                panel,
-                model,
-                uri=uri,
-                name=registered_name,
-                seed=settings.seed,
-                horizon=settings.horizon,
-                stride=stride,
-                plots_dir=settings.plots_dir,
-                progress=progress,
-            )
-            progress.stage("promotion gate")
-            decision = run_gate(uri, registered_name, settings.promotion_margin if margin is None else margin)
-        except (ValueError, TypeError) as e:
-            progress.stop()
-            raise typer.BadParameter(str(e)) from e
+    threshold = settings.promotion_margin if margin is None else margin
+    outcome, decision = _challenger(
+        trace,
+        fmt,
+        model,
+        settings,
+        uri,
+        registered_name,
+        {"tz": tz, "start": start},
+        then=lambda: run_gate(uri, registered_name, threshold),
+        stride=stride,
+    )
     metrics = outcome.evaluation.metrics()
     verdict = "[green]promoted[/green]" if decision.decision.promote else "[yellow]rejected[/yellow]"
     stdout.print(
