@@ -23,6 +23,8 @@ URL = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
 def engine() -> docker.DockerClient:
     client = docker.DockerClient(base_url=URL)
     client.ping()  # a missing engine fails the test, it is not skipped
+    for leftover in client.containers.list(all=True, filters={"label": f"{MANAGED}=true"}):
+        leftover.remove(force=True)  # start from no clones, whatever ran before
     yield client
     for container in client.containers.list(all=True, filters={"label": f"{MANAGED}=true"}):
         container.remove(force=True)

@@ -169,7 +169,9 @@ def test_backfill_twice_stores_identical_forecasts(stack: dict[str, Any]) -> Non
     assert not second.duplicated(["program_code", "origin", "ts"]).any()
 
 
-def test_bad_or_stale_data_stops_before_actuation(stack: dict[str, Any]) -> None:
+def test_bad_or_stale_data_stops_before_actuation(
+    stack: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
 
     import docker
@@ -191,7 +193,8 @@ def test_bad_or_stale_data_stops_before_actuation(stack: dict[str, Any]) -> None
         time.sleep(1)
     assert any("expect_column_values_to_be_between" in line for line in logs), logs[-5:]
 
-    batch_predict(stack["trace"], as_of="2026-01-12T00:00:00Z")  # the newest stored forecast is now 2 days old
+    monkeypatch.setenv("CLONECAST_STATE_DIR", str(tmp_path / "own"))  # a forecast store of this test only
+    batch_predict(stack["trace"], as_of="2026-01-12T00:00:00Z")  # the newest stored forecast is 2 days old
     engine = docker.DockerClient(base_url=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
     before = len(engine.containers.list(all=True, filters={"label": f"{MANAGED}=true"}))
     with pytest.raises(DataError, match="fresh"):
