@@ -130,8 +130,10 @@ def test_host_network_clones_each_serve_on_their_own_port(actuator: DockerActuat
     for clone in clones:
         assert clone.attrs["HostConfig"]["NetworkMode"] == "host"
         assert f"PORT={clone.labels['clonecast.port']}" in clone.attrs["Config"]["Env"]
-    actuator.apply(plan_to({("api", "h1"): 0, ("batch", "h2"): 2}))
-    actuator.apply(plan_to({("api", "h1"): 1, ("batch", "h2"): 2}))  # a freed port is given out again
+    first = {("api", "h1"): 2, ("batch", "h2"): 2}
+    emptied = {("api", "h1"): 0, ("batch", "h2"): 2}
+    actuator.apply(plan_to(emptied, before=first))
+    actuator.apply(plan_to({("api", "h1"): 1, ("batch", "h2"): 2}, before=emptied))  # freed ports are reused
     after = sorted(
         int(c.labels["clonecast.port"]) for c in engine.containers.list(filters={"label": f"{MANAGED}=true"})
     )
