@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
@@ -37,6 +38,22 @@ class DataError(ValueError):
 
 def _settings() -> Settings:
     return Settings()
+
+
+def _shards(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def dask_runner() -> Any:
+    """Prefect's Dask task runner: the cluster at CLONECAST_DASK_ADDRESS, or a local one (2 workers)."""
+    from prefect_dask import DaskTaskRunner
+
+    address = _settings().dask_address
+    if address:
+        return DaskTaskRunner(address=address)
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    quiet = {"silence_logs": logging.WARNING, "dashboard_address": None}
+    return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": False} | quiet)
 
 
 # -- tasks ---------------------------------------------------------------------------------------------
@@ -87,11 +104,35 @@ def validate_data(trace: str | None = None, fmt: str = "auto") -> dict[str, Any]
     return summary
 
 
-@flow(name="tune", log_prints=True)
+@task(name="tuning fold shard")
+def fold_shard(name: str, params: dict[str, Any], seed: int, panel: Panel, fold: Any, horizon: int) -> float:
+    from models.tuning import score_fold
+
+    return score_fold(name, params, seed, panel, fold, horizon)
+
+
+def sharded_scorer(shard_size: int) -> Any:
+    """A fold scorer that fits and scores one model per shard of `shard_size` programs, on the task runner."""
+
+    def scorer(name: str, params: dict[str, Any], seed: int, panel: Panel, fold: Any, horizon: int) -> float:
+        parts = _shards(list(range(len(panel.codes))), shard_size)
+        futures = [fold_shard.submit(name, params, seed, panel.select(p), fold, horizon) for p in parts]
+        return float(np.average([f.result() for f in futures], weights=[len(p) for p in parts]))
+
+    return scorer
+
+
+@flow(name="tune", log_prints=True, task_runner=dask_runner())
 def tune(
-    trace: str | None = None, model: str = "lightgbm", trials: int = 10, timeout: float | None = None
+    trace: str | None = None,
+    model: str = "lightgbm",
+    trials: int = 10,
+    timeout: float | None = None,
+    folds: int = 3,
+    shard_size: int = 500,
 ) -> dict[str, Any]:
-    """Optuna search with every trial a nested MLflow run; returns the best params."""
+    """Optuna search with every trial a nested MLflow run; each fold of a trial is scored shard by shard
+    (programs by code, `shard_size` each) on the Dask task runner. Returns the best params."""
     from models.registry_runs import tune_logged
 
     settings = _settings()
@@ -103,11 +144,14 @@ def tune(
         artifact_location=registry.artifact_location(settings.mlflow_uri),
         n_trials=trials,
         timeout=timeout,
+        folds=folds,
         seed=settings.seed,
         horizon=settings.horizon,
+        scorer=sharded_scorer(shard_size),
     )
-    print(f"best validation MASE {result.best_value:.3f} (parent run {run_id})")
-    return {"best_value": result.best_value, "best_params": result.best_params, "run_id": run_id}
+    shards = len(_shards(list(panel.codes), shard_size))
+    print(f"best validation MASE {result.best_value:.3f} over {shards} shard(s) (parent run {run_id})")
+    return {"best_value": result.best_value, "best_params": result.best_params, "run_id": run_id, "shards": shards}
 
 
 @flow(name="train-and-register", log_prints=True)
@@ -155,22 +199,6 @@ def retrain(trace: str | None = None, model: str = "hybrid", margin: float | Non
     """What the drift automation and CI run: train_and_register, then promote_model."""
     trained = train_and_register(trace, model)
     return {"trained": trained, "promotion": promote_model(margin)}
-
-
-def _shards(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def dask_runner() -> Any:
-    """Prefect's Dask task runner: the cluster at CLONECAST_DASK_ADDRESS, or a local one (2 workers)."""
-    from prefect_dask import DaskTaskRunner
-
-    address = _settings().dask_address
-    if address:
-        return DaskTaskRunner(address=address)
-    logging.getLogger("distributed").setLevel(logging.WARNING)
-    quiet = {"silence_logs": logging.WARNING, "dashboard_address": None}
-    return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": False} | quiet)
 
 
 @flow(name="batch-predict", log_prints=True, task_runner=dask_runner())

@@ -49,7 +49,7 @@ def tune_logged(
         "model": name,
         "programs": len(panel.codes),
         "bins": panel.bins,
-        **{key: value for key, value in tune_kwargs.items() if key != "space"},
+        **{key: value for key, value in tune_kwargs.items() if key not in ("space", "scorer")},
     }
     if "space" in tune_kwargs:
         settings["space"] = getattr(tune_kwargs["space"], "__name__", repr(tune_kwargs["space"]))

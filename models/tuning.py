@@ -131,6 +131,14 @@ def fold_mase(model: PanelModel, panel: Panel, fold: Fold, horizon: int) -> floa
     return float(np.mean(mase(actual, point, scale)))
 
 
+def score_fold(name: str, params: dict[str, Any], seed: int, panel: Panel, fold: Fold, horizon: int) -> float:
+    """A fresh model's mean MASE over the panel's series on one fold (the default fold scorer)."""
+    return fold_mase(make_model(name, params, seed, horizon=horizon), panel, fold, horizon)
+
+
+FoldScorer = Callable[[str, dict[str, Any], int, Panel, Fold, int], float]
+
+
 def tune(
     name: str,
     panel: Panel,
@@ -144,13 +152,15 @@ def tune(
     validation_fraction: float = 0.3,
     space: Space | None = None,
     on_trial: Callable[[TrialRecord], None] | None = None,
+    scorer: FoldScorer = score_fold,
 ) -> TuneResult:
     """Search `name`'s knobs (`SPACES[name]` unless `space` is given) for the lowest mean validation MASE.
 
     Stops after `n_trials` trials or once `timeout` seconds have passed, whichever comes first (a trial
     that has started runs to its end). Each trial reports the running mean after every fold and is pruned
     when it trails the median of earlier trials. Trials that raise stop the search (the error propagates,
-    after `on_trial` saw the trial as FAIL).
+    after `on_trial` saw the trial as FAIL). `scorer` scores a trial's params on one fold (the flows pass one
+    that shards the programs over a Dask cluster).
     """
     if name not in SPACES:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(SPACES))}")
@@ -167,7 +177,7 @@ def tune(
             params = space(trial)
             trial.set_user_attr("model_params", params)
             for k, fold in enumerate(windows):
-                scores.append(fold_mase(make_model(name, params, seed, horizon=horizon), panel, fold, horizon))
+                scores.append(scorer(name, params, seed, panel, fold, horizon))
                 trial.set_user_attr("fold_values", list(scores))
                 trial.report(float(np.mean(scores)), k)
                 if k < len(windows) - 1 and trial.should_prune():

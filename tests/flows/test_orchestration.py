@@ -284,3 +284,18 @@ def test_backtest_shards_by_program_code_on_dask(stack: dict[str, Any]) -> None:
     whole = backtest(stack["trace"], model="ridge", shard_size=100, stride=12)
     assert (sharded["shards"], whole["shards"]) == (3, 1) and sharded["series"] == whole["series"] == 5
     assert sharded["backtest_mase"] == pytest.approx(whole["backtest_mase"])  # ridge is per series
+
+
+def test_tuning_scores_shards_of_programs_on_dask_with_nested_runs(stack: dict[str, Any]) -> None:
+    from mlflow import MlflowClient
+
+    from flows.pipeline import tune
+
+    out = tune(stack["trace"], model="lightgbm", trials=2, folds=1, shard_size=2)
+    assert out["shards"] == 3 and np.isfinite(out["best_value"]) and out["best_params"]
+    uri = stack["env"]["CLONECAST_TRACKING_URI"]
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.get_experiment_by_name("clonecast-tuning")
+    assert experiment is not None
+    children = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{out['run_id']}'")
+    assert len(children) == 2 and all("val_mase" in run.data.metrics for run in children)
