@@ -92,16 +92,12 @@ def forecast_shard(trained: Any, requests: pd.DataFrame, events: pd.DataFrame) -
     return trained.forecast(requests, events)
 
 
-# -- flows ---------------------------------------------------------------------------------------------
+@task(name="backtest shard")
+def backtest_shard(model: str, panel: Panel, seed: int, horizon: int, stride: int) -> pd.DataFrame:
+    from models.backtest import backtest as run
+    from models.catalog import make_model
 
-
-@flow(name="validate-data", log_prints=True)
-def validate_data(trace: str | None = None, fmt: str = "auto") -> dict[str, Any]:
-    """Load a trace and run every data check; fails (naming the expectations) on invalid data."""
-    dataset = load_valid(trace, fmt)
-    summary = {"programs": int(dataset.requests["program_code"].nunique()), "rows": len(dataset.requests)}
-    print(f"valid: {summary}")
-    return summary
+    return run(make_model(model, seed, horizon), panel, horizon=horizon, stride=stride).per_series
 
 
 @task(name="tuning fold shard")
@@ -120,6 +116,18 @@ def sharded_scorer(shard_size: int) -> Any:
         return float(np.average([f.result() for f in futures], weights=[len(p) for p in parts]))
 
     return scorer
+
+
+# -- flows ---------------------------------------------------------------------------------------------
+
+
+@flow(name="validate-data", log_prints=True)
+def validate_data(trace: str | None = None, fmt: str = "auto") -> dict[str, Any]:
+    """Load a trace and run every data check; fails (naming the expectations) on invalid data."""
+    dataset = load_valid(trace, fmt)
+    summary = {"programs": int(dataset.requests["program_code"].nunique()), "rows": len(dataset.requests)}
+    print(f"valid: {summary}")
+    return summary
 
 
 @flow(name="tune", log_prints=True, task_runner=dask_runner())
@@ -356,14 +364,6 @@ def monitor_drift(trace: str | None = None) -> dict[str, Any]:
             payload={"trace": _trace(trace), "model": trained.name, **report.to_dict()},
         )
     return report.to_dict()
-
-
-@task(name="backtest shard")
-def backtest_shard(model: str, panel: Panel, seed: int, horizon: int, stride: int) -> pd.DataFrame:
-    from models.backtest import backtest as run
-    from models.catalog import make_model
-
-    return run(make_model(model, seed, horizon), panel, horizon=horizon, stride=stride).per_series
 
 
 @flow(name="backtest", log_prints=True, task_runner=dask_runner())
