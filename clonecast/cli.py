@@ -699,6 +699,9 @@ SimOpt = Annotated[
 ModelNameOpt = Annotated[
     str | None, typer.Option("--name", help="Registered model name (default: settings.registered_model).")
 ]
+MarginOpt = Annotated[
+    float | None, typer.Option(min=0, max=0.99, help="Relative gain needed (default: settings.promotion_margin).")
+]
 TrackingOpt = Annotated[
     str | None, typer.Option("--tracking-uri", help="MLflow URI (default: SQLite under the state dir).")
 ]
@@ -814,6 +817,21 @@ def backtest(
     _write_json(json_out, _print_scores(title, result, evaluation.simulator))
 
 
+def _registry(settings: Settings, tracking_uri: str | None, name: str | None) -> tuple[str, str]:
+    """The MLflow URI and registered model name: the options, else the settings."""
+    return tracking_uri or settings.mlflow_uri, name or settings.registered_model
+
+
+def _gate_verdict(what: str, promotion: Any, detail: str, fail: bool) -> None:
+    """Print the gate's decision; exit 3 when it rejected and `fail` (--strict, --ci)."""
+    from clonecast.console import stdout
+
+    verdict = "[green]promoted[/green]" if promotion.decision.promote else "[yellow]rejected[/yellow]"
+    stdout.print(f"{what} {verdict} ({detail}): {promotion.decision.reason}")
+    if fail and not promotion.decision.promote:
+        raise typer.Exit(3)
+
+
 def _challenger(
     trace: Path,
     fmt: str,
@@ -876,7 +894,7 @@ def train(
 
     model, modes, knobs = _model_option(model), _sim_modes(sim), _params(params)
     settings = _settings()
-    uri, registered_name = tracking_uri or settings.mlflow_uri, name or settings.registered_model
+    uri, registered_name = _registry(settings, tracking_uri, name)
     outcome, _ = _challenger(
         trace,
         fmt,
@@ -925,7 +943,7 @@ def update(
 
     modes = _sim_modes(sim)
     settings = _settings()
-    uri, registered_name = tracking_uri or settings.mlflow_uri, name or settings.registered_model
+    uri, registered_name = _registry(settings, tracking_uri, name)
     with RichProgress() as progress:
         dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
         panel = Panel.from_dataset(dataset, settings.freq)
@@ -958,29 +976,21 @@ def update(
 def promote(
     name: ModelNameOpt = None,
     tracking_uri: TrackingOpt = None,
-    margin: Annotated[
-        float | None, typer.Option(min=0, max=0.99, help="Relative gain needed (default: settings.promotion_margin).")
-    ] = None,
+    margin: MarginOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when the challenger is rejected.")] = False,
 ) -> None:
     """The promotion gate: the challenger becomes champion only if it beats the champion by the margin on both
     the backtest MASE and the simulator cost. The decision is tagged on the challenger's version."""
-    from clonecast.console import stdout
     from models.registry import promote as run_gate
 
     settings = _settings()
-    uri, registered_name = tracking_uri or settings.mlflow_uri, name or settings.registered_model
+    uri, registered_name = _registry(settings, tracking_uri, name)
     try:
         outcome = run_gate(uri, registered_name, settings.promotion_margin if margin is None else margin)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
-    verdict = "[green]promoted[/green]" if outcome.decision.promote else "[yellow]rejected[/yellow]"
-    stdout.print(
-        f"{registered_name}: challenger v{outcome.challenger} {verdict} "
-        f"(champion was {'v' + outcome.champion if outcome.champion else 'none'}): {outcome.decision.reason}"
-    )
-    if strict and not outcome.decision.promote:
-        raise typer.Exit(3)
+    champion = "v" + outcome.champion if outcome.champion else "none"
+    _gate_verdict(f"{registered_name}: challenger v{outcome.challenger}", outcome, f"champion was {champion}", strict)
 
 
 @app.command()
@@ -990,9 +1000,7 @@ def retrain(
     fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
     name: ModelNameOpt = None,
     tracking_uri: TrackingOpt = None,
-    margin: Annotated[
-        float | None, typer.Option(min=0, max=0.99, help="Relative gain needed (default: settings.promotion_margin).")
-    ] = None,
+    margin: MarginOpt = None,
     ci: Annotated[bool, typer.Option("--ci", help="Exit 3 when the challenger fails the gate (for CI jobs).")] = False,
     stride: Annotated[int, typer.Option(min=1, help="Bins between backtest origins.")] = 3,
     tz: TzOpt = None,
@@ -1000,12 +1008,11 @@ def retrain(
 ) -> None:
     """Train a challenger on the trace and put it through the promotion gate (what CI and the drift
     automation run). With --ci the exit code says whether the challenger was promoted (0) or not (3)."""
-    from clonecast.console import stdout
     from models.registry import promote as run_gate
 
     model = _model_option(model)
     settings = _settings()
-    uri, registered_name = tracking_uri or settings.mlflow_uri, name or settings.registered_model
+    uri, registered_name = _registry(settings, tracking_uri, name)
     threshold = settings.promotion_margin if margin is None else margin
     outcome, decision = _challenger(
         trace,
@@ -1019,13 +1026,8 @@ def retrain(
         stride=stride,
     )
     metrics = outcome.evaluation.metrics()
-    verdict = "[green]promoted[/green]" if decision.decision.promote else "[yellow]rejected[/yellow]"
-    stdout.print(
-        f"{registered_name} v{decision.challenger} ({model}, MASE {metrics['backtest_mase']:.3f}, simulator cost "
-        f"{metrics.get('sim_cost', float('nan')):.2f}): {verdict}: {decision.decision.reason}"
-    )
-    if ci and not decision.decision.promote:
-        raise typer.Exit(3)
+    scores = f"{model}, MASE {metrics['backtest_mase']:.3f}, simulator cost {metrics.get('sim_cost', float('nan')):.2f}"
+    _gate_verdict(f"{registered_name} v{decision.challenger}", decision, scores, ci)
 
 
 @app.command()
@@ -1047,7 +1049,7 @@ def predict(
     from traces.resample import resample
 
     settings = _settings()
-    uri, registered_name = tracking_uri or settings.mlflow_uri, name or settings.registered_model
+    uri, registered_name = _registry(settings, tracking_uri, name)
     target = out or settings.state_dir / "forecasts" / "latest.parquet"
     with RichProgress() as progress:
         dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
