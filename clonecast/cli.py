@@ -693,6 +693,10 @@ def plan(
     stdout.print(f"plan: {json_out}")
 
 
+FmtOpt = Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")]
+HeldOutOpt = Annotated[float, typer.Option(min=0.05, max=0.9, help="Share of the series held out for the backtest.")]
+StrideOpt = Annotated[int, typer.Option(min=1, help="Bins between backtest origins in the held-out window.")]
 SimOpt = Annotated[
     str, typer.Option("--sim", help="Simulator modes to cost the predictive policy in: a, b, a,b or none.")
 ]
@@ -770,10 +774,10 @@ def _write_json(path: Path | None, payload: object) -> None:
 def backtest(
     trace: TraceOpt,
     model: Annotated[str, typer.Option("--model", "-m", help="hybrid, lstm, lightgbm, seasonal-naive, ...")] = "hybrid",
-    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")] = None,
-    test_fraction: Annotated[float, typer.Option(min=0.05, max=0.9, help="Share of the series held out.")] = 0.3,
-    stride: Annotated[int, typer.Option(min=1, help="Bins between forecast origins in the test window.")] = 1,
+    fmt: FmtOpt = "auto",
+    json_out: JsonOpt = None,
+    test_fraction: HeldOutOpt = 0.3,
+    stride: StrideOpt = 1,
     sim: SimOpt = "a",
     params: Annotated[str | None, typer.Option("--params", help="Model knobs as JSON.")] = None,
     tz: TzOpt = None,
@@ -876,14 +880,14 @@ def _challenger(
 def train(
     trace: TraceOpt,
     model: Annotated[str, typer.Option("--model", "-m", help="hybrid, lstm, lightgbm or a baseline.")] = "hybrid",
-    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    fmt: FmtOpt = "auto",
     name: ModelNameOpt = None,
     tracking_uri: TrackingOpt = None,
     params: Annotated[str | None, typer.Option("--params", help="Model knobs as JSON, e.g. '{\"epochs\": 4}'.")] = None,
-    test_fraction: Annotated[float, typer.Option(min=0.05, max=0.9, help="Share held out for the backtest.")] = 0.3,
-    stride: Annotated[int, typer.Option(min=1, help="Bins between backtest origins.")] = 1,
+    test_fraction: HeldOutOpt = 0.3,
+    stride: StrideOpt = 1,
     sim: SimOpt = "a",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")] = None,
+    json_out: JsonOpt = None,
     tz: TzOpt = None,
     start: StartOpt = None,
 ) -> None:
@@ -924,14 +928,14 @@ def train(
 @app.command()
 def update(
     trace: TraceOpt,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    fmt: FmtOpt = "auto",
     name: ModelNameOpt = None,
     tracking_uri: TrackingOpt = None,
     alias: Annotated[str, typer.Option("--from", help="Alias of the version to warm-start from.")] = "champion",
-    test_fraction: Annotated[float, typer.Option(min=0.05, max=0.9, help="Share held out for the backtest.")] = 0.3,
-    stride: Annotated[int, typer.Option(min=1, help="Bins between backtest origins.")] = 1,
+    test_fraction: HeldOutOpt = 0.3,
+    stride: StrideOpt = 1,
     sim: SimOpt = "a",
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")] = None,
+    json_out: JsonOpt = None,
     tz: TzOpt = None,
     start: StartOpt = None,
 ) -> None:
@@ -997,12 +1001,12 @@ def promote(
 def retrain(
     trace: TraceOpt,
     model: Annotated[str, typer.Option("--model", "-m", help="hybrid, lstm, lightgbm or a baseline.")] = "hybrid",
-    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    fmt: FmtOpt = "auto",
     name: ModelNameOpt = None,
     tracking_uri: TrackingOpt = None,
     margin: MarginOpt = None,
     ci: Annotated[bool, typer.Option("--ci", help="Exit 3 when the challenger fails the gate (for CI jobs).")] = False,
-    stride: Annotated[int, typer.Option(min=1, help="Bins between backtest origins.")] = 3,
+    stride: StrideOpt = 3,
     tz: TzOpt = None,
     start: StartOpt = None,
 ) -> None:
@@ -1033,7 +1037,7 @@ def retrain(
 @app.command()
 def predict(
     trace: TraceOpt,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    fmt: FmtOpt = "auto",
     name: ModelNameOpt = None,
     tracking_uri: TrackingOpt = None,
     alias: Annotated[str, typer.Option("--alias", help="Registry alias to forecast with.")] = "champion",
@@ -1046,7 +1050,6 @@ def predict(
     from clonecast.console import RichProgress, stdout
     from data_checks import validate as run_validation
     from models.registry import load
-    from traces.resample import resample
 
     settings = _settings()
     uri, registered_name = _registry(settings, tracking_uri, name)
@@ -1056,11 +1059,8 @@ def predict(
         progress.stage(f"loading models:/{registered_name}@{alias}")
         try:
             trained = load(uri, registered_name, alias)
-            requests = dataset.requests
-            if requests["ts"].diff().dropna().min() != trained.width:
-                requests = resample(requests, trained.width)
-            recent = requests[requests["ts"] > requests["ts"].max() - 2 * trained.min_history * trained.width]
-            progress.stage(f"forecasting {requests['program_code'].nunique()} programs")
+            recent = trained.history(dataset)
+            progress.stage(f"forecasting {recent['program_code'].nunique()} programs")
             frame = trained.forecast(recent, dataset.events)
         except ValueError as e:
             progress.stop()
@@ -1080,7 +1080,7 @@ def predict(
 def tune(
     trace: TraceOpt,
     model: Annotated[str, typer.Option("--model", "-m", help="lightgbm or lstm.")] = "lightgbm",
-    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    fmt: FmtOpt = "auto",
     trials: Annotated[int, typer.Option("--trials", min=1, help="Trial budget.")] = 20,
     timeout: Annotated[float | None, typer.Option("--timeout", min=1, help="Stop after this many seconds.")] = None,
     tracking_uri: TrackingOpt = None,

@@ -218,7 +218,7 @@ def batch_predict(trace: str | None = None, as_of: str | None = None, shard_size
     settings = _settings()
     dataset = load_valid(trace)
     trained = registry.load(settings.mlflow_uri, settings.registered_model, registry.CHAMPION)
-    requests = _history(dataset, trained, as_of)
+    requests = trained.history(dataset, as_of)
     codes = sorted(map(str, requests["program_code"].unique()))
     futures = [
         forecast_shard.submit(trained, requests[requests["program_code"].isin(part)], dataset.events)
@@ -229,23 +229,6 @@ def batch_predict(trace: str | None = None, as_of: str | None = None, shard_size
     origin = frame["origin"].iloc[0]
     print(f"{len(codes)} programs x {frame['step'].max()} steps from {origin} -> {written[0]}")
     return {"origin": str(origin), "rows": len(frame), "file": str(written[0])}
-
-
-def _history(dataset: Dataset, trained: Any, as_of: str | None) -> pd.DataFrame:
-    """The bins a forecast at `as_of` may use: the model's history window ending right before it."""
-    from traces.resample import resample
-
-    requests = dataset.requests
-    if pd.Timedelta(dataset.freq) != trained.width:
-        requests = resample(requests, trained.width)
-    end = pd.Timestamp(as_of) if as_of else requests["ts"].max() + trained.width
-    if end.tzinfo is None:
-        end = end.tz_localize("UTC")
-    begin = end - trained.min_history * trained.width
-    window = requests[(requests["ts"] >= begin) & (requests["ts"] < end)]
-    if window.empty:
-        raise DataError(f"no data in the {trained.min_history} bins before {end}")
-    return window.reset_index(drop=True)
 
 
 @flow(name="backfill", log_prints=True)

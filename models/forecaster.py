@@ -26,6 +26,7 @@ from models.baselines import RollingForecast, to_frame
 from models.metrics import mase_scale
 from models.panel import Panel
 from traces.frames import Dataset, empty_events
+from traces.resample import resample
 
 MIN_RESIDUALS = 48
 RESOURCES = ("cpu_millicores", "memory_mb", "gpus")
@@ -83,6 +84,21 @@ class TrainedForecaster:
         programs = self.programs[self.programs["program_code"].isin(codes)]
         dataset = Dataset(frame, programs, events if events is not None else empty_events(), self.width)
         return Panel.from_dataset(dataset, self.width)
+
+    def history(self, dataset: Dataset, end: pd.Timestamp | str | None = None) -> pd.DataFrame:
+        """The bins of `dataset` a forecast at `end` uses (default: right after the data), at the model's bin
+        width: the `min_history` bins before `end`."""
+        requests = dataset.requests
+        if pd.Timedelta(dataset.freq) != self.width:
+            requests = resample(requests, self.width)
+        stop = pd.Timestamp(end) if end is not None else requests["ts"].max() + self.width
+        if stop.tzinfo is None:
+            stop = stop.tz_localize("UTC")
+        begin = stop - self.min_history * self.width
+        window = requests[(requests["ts"] >= begin) & (requests["ts"] < stop)]
+        if window.empty:
+            raise ValueError(f"no data in the {self.min_history} bins of {self.width} before {stop}")
+        return window.reset_index(drop=True)
 
     def forecast(
         self, requests: pd.DataFrame, events: pd.DataFrame | None = None, *, horizon: int | None = None
