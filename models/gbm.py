@@ -2,7 +2,10 @@
 resource profile; series are normalised by their recent level so one model serves all of them.
 
 `extra` feature providers (e.g. the LSTM's forecasts, for the hybrid) add columns per (program, origin,
-step); this module does not know where they come from.
+step); this module does not know where they come from. With `base_columns`, the mean of those extra
+columns is a base forecast and the model becomes its corrector: the trees learn the base's error (normalised
+by the level) and their prediction is added to the base, so where they find nothing to correct the base
+stands.
 """
 
 from __future__ import annotations
@@ -40,10 +43,12 @@ class GradientBoosting:
     seed: int = 7
     name: str = "lightgbm"
     extra: ExtraFeatures | None = field(default=None, repr=False)
+    base_columns: tuple[int, ...] = ()  # extra columns whose mean the trees correct (none: they forecast)
     booster: lgb.LGBMRegressor | None = field(default=None, repr=False)
 
-    def features(self, panel: Panel, origins: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-        """Design rows [P*O*H, F] and the level that normalises each row [P*O*H]."""
+    def features(self, panel: Panel, origins: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Design rows [P*O*H, F], the level that normalises each row and the base forecast (zero without
+        `base_columns`), both [P*O*H]."""
         values = panel.values
         n_programs, n_origins = len(values), len(origins)
         season, week = panel.season, panel.week
@@ -84,10 +89,14 @@ class GradientBoosting:
         stacked = [c[..., None] for c in columns]
         stacked.append(np.repeat((lagged / norm)[:, :, None, :], horizon, axis=2))  # [P, O, H, L]
         stacked.append(np.broadcast_to(profile[:, None, None, :], (n_programs, n_origins, horizon, profile.shape[1])))
+        base = np.zeros((n_programs, n_origins, horizon))
         if self.extra is not None:
-            stacked.append(self.extra(panel, origins, horizon) / norm[..., None])
+            extra = self.extra(panel, origins, horizon)  # [P, O, H, E]
+            stacked.append(extra / norm[..., None])
+            if self.base_columns:
+                base = extra[..., list(self.base_columns)].mean(axis=3)
         x = np.concatenate(stacked, axis=3).reshape(n_programs * n_origins * horizon, -1)
-        return x, np.repeat(level.reshape(-1), horizon)
+        return x, np.repeat(level.reshape(-1), horizon), base.reshape(-1)
 
     def fit(self, panel: Panel, first: int = 0) -> GradientBoosting:
         """Learn from origins after `first` (and after a day of history)."""
@@ -112,9 +121,9 @@ class GradientBoosting:
         origins = np.arange(first, panel.bins - horizon + 1, self.stride)
         if len(origins) < 10:
             raise ValueError(f"{panel.bins} bins are too few to train on (need more than a day and an hour)")
-        x, level = self.features(panel, origins, horizon)
-        y = panel.values[:, origins[:, None] + np.arange(horizon)[None, :]].reshape(-1) / level
-        return x, y
+        x, level, base = self.features(panel, origins, horizon)
+        y = panel.values[:, origins[:, None] + np.arange(horizon)[None, :]].reshape(-1)
+        return x, (y - base) / level
 
     def _regressor(self, n_estimators: int) -> lgb.LGBMRegressor:
         return lgb.LGBMRegressor(
@@ -135,8 +144,8 @@ class GradientBoosting:
     def point(self, panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:
         if self.booster is None:
             raise ValueError("fit the model first")
-        x, level = self.features(panel, origins, horizon)
-        predicted = self.booster.predict(x) * level
+        x, level, base = self.features(panel, origins, horizon)
+        predicted = base + self.booster.predict(x) * level
         return np.maximum(predicted, 0.0).reshape(len(panel.codes), len(origins), horizon)
 
 

@@ -1,41 +1,53 @@
 """The hybrid: an LSTM learns the temporal pattern, LightGBM corrects it where calendar and external events
 (campaigns, scheduled jobs, news) matter.
 
-The LSTM is fitted first; its quantile forecasts for every (program, origin, step) become extra feature
-columns of the global LightGBM model, next to lags, calendar, event and profile features. LightGBM learns
-the final point forecast, so an event the LSTM cannot see (it only reads the series) is still priced in.
+The base forecast is the mean of the global LSTM's median and a per-series online ridge on lags (a local
+anchor: one series' own short cycles and level shifts, which a model shared by all series smooths over).
+LightGBM is the corrector: next to lags, calendar, event and profile features it reads both forecasts, and
+the LSTM's median scaled by the change of the scheduled event multiplier, and learns the base's error. So
+an event the LSTM cannot see (it only reads the series) is still priced in, and where the trees find nothing
+to correct, the base stands.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from models.baselines import OnlineRidge
 from models.gbm import GradientBoosting
 from models.lstm import LSTMForecaster
 from models.panel import Panel, event_features
+
+# LightGBM's knobs as the hybrid's corrector: fewer, smaller trees than LightGBM alone, since errors of a good
+# base carry less signal than the series themselves (on one noisy series, as NASA's, larger trees fit noise)
+CORRECTOR: dict[str, Any] = {"n_estimators": 300, "num_leaves": 31, "min_child_samples": 50}
 
 
 @dataclass
 class Hybrid:
     lstm: LSTMForecaster = field(default_factory=LSTMForecaster)
-    gbm: GradientBoosting = field(default_factory=GradientBoosting)
+    gbm: GradientBoosting = field(default_factory=lambda: GradientBoosting(**CORRECTOR))
+    ridge: OnlineRidge = field(default_factory=OnlineRidge)
     stack_share: float = 0.5
     name: str = "hybrid"
 
     def __post_init__(self) -> None:
-        self.gbm.extra = self.lstm_features
+        self.gbm.extra = self.base_features
+        self.gbm.base_columns = (0, 1)  # the LSTM's median and the ridge
 
-    def lstm_features(self, panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:
-        """The LSTM's quantiles, and its median scaled by the change of the scheduled event multiplier between
-        the last bin it saw and the target bin (what it cannot know), as feature columns [P, O, H, Q + 1]."""
-        quantiles = self.lstm.quantiles(panel, origins, horizon)
+    def base_features(self, panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:
+        """Feature columns [P, O, H, 3]: the LSTM's median, the ridge's forecast (refitted only on bins before
+        each origin's block, so never in-sample), and the LSTM's median scaled by the change of the scheduled
+        event multiplier between the last bin it saw and the target bin (what it cannot know)."""
+        median = self.lstm.point(panel, origins, horizon)
+        ridge = self.ridge.point(panel, origins, horizon)
         active = event_features(panel, horizon)["event_active"]  # [P, T]
         targets = np.minimum(origins[:, None] + np.arange(horizon)[None, :], panel.bins - 1)  # [O, H]
         change = active[:, targets] / active[:, np.maximum(origins - 1, 0)][:, :, None]  # [P, O, H]
-        columns = [quantiles[50], quantiles[50] * change]
-        return np.stack(columns, axis=3)
+        return np.stack([median, ridge, median * change], axis=3)
 
     def fit(self, panel: Panel) -> Hybrid:
         """Stacked: LightGBM learns from LSTM forecasts it has not been fitted on (an LSTM fitted on the first
@@ -52,7 +64,8 @@ class Hybrid:
         return self
 
     def update(self, panel: Panel) -> Hybrid:
-        """Warm start: fine-tune the LSTM, then add trees to LightGBM on the newest bins."""
+        """Warm start: fine-tune the LSTM, then add trees to LightGBM on the newest bins (the ridge is refitted
+        online anyway)."""
         self.lstm.update(panel)
         self.gbm.update(panel)
         return self

@@ -136,3 +136,41 @@ def test_cli_backtest_json_contract(tmp_path: Path) -> None:
     assert data["model"] == "ridge" and len(data["series"]) == 4 and set(data["coverage"]) == {"50", "80", "90"}
     bad = CliRunner().invoke(app, ["backtest", "--trace", str(tmp_path / "trace"), "--model", "oracle"])
     assert bad.exit_code == 2 and "unknown model" in bad.output
+
+
+def test_lightgbm_as_a_corrector_keeps_its_base_beyond_the_swing_it_was_trained_on() -> None:
+    """With `base_columns`, the trees learn the base forecast's error: a base that is right stays right even
+    where the daily swing is wider than anything in training, where trees that forecast the value itself
+    cannot follow (they do not extrapolate)."""
+    rng = np.random.default_rng(0)
+    daily = np.sin(2 * np.pi * np.arange(288 * 4) / 288)
+    noise = rng.normal(0, 1, (3, len(daily)))
+
+    def truth(panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:  # an oracle base, on purpose
+        return panel.values[:, origins[:, None] + np.arange(horizon)[None, :]][..., None]
+
+    train, test = panel_of(100 + 30 * daily[:800] + noise[:, :800]), panel_of(100 + 90 * daily + noise)
+    origins = np.arange(900, 1000)
+    actual = test.values[:, origins[:, None] + np.arange(12)[None, :]]
+    corrector = GradientBoosting(n_estimators=50, extra=truth, base_columns=(0,)).fit(train)
+    plain = GradientBoosting(n_estimators=50, extra=truth).fit(train)
+    corrected_error = np.abs(corrector.point(test, origins, 12) - actual).mean()
+    plain_error = np.abs(plain.point(test, origins, 12) - actual).mean()
+    assert corrected_error < 0.02 * actual.mean() < plain_error, (corrected_error, plain_error)
+
+
+def test_conformal_levels_steer_back_to_nominal_coverage_under_drift() -> None:
+    """Residuals that widen steadily: the recent window always lags behind, so plain split conformal
+    under-covers; steering the levels by the misses seen brings the share back to nominal."""
+    rng = np.random.default_rng(4)
+    n_origins, horizon = 4000, 2
+    point = np.full((1, n_origins, horizon), 1000.0)
+    spread = np.linspace(5, 60, n_origins)[None, :, None]
+    actual = point + rng.normal(0, 1, point.shape) * spread
+    origins = np.arange(n_origins) * 1000
+    shares = {}
+    for gain in (0.0, 0.2):
+        q = OnlineConformal(window=1000, gain=gain).quantiles(point, actual, origins, np.array([1.0]))
+        shares[gain] = ((actual >= q[10]) & (actual <= q[90]))[:, 1000:].mean()
+    assert shares[0.0] < 0.77
+    assert abs(shares[0.2] - 0.8) < 0.02
