@@ -204,11 +204,12 @@ def main() -> None:
     report: dict[str, object] = {}
     if "accuracy" not in skip:
         print("accuracy (last 30 %, horizon 12):")
-        table = accuracy(panels | {"synthetic": synthetic}, models, args.stride)
+        scored = panels | {"synthetic": synthetic}
+        table = accuracy(scored, models, args.stride)
         bounds = {}
         for series, part in table.groupby("series"):
             best = part[part["model"].isin(BASELINES)].sort_values("mase").iloc[0]
-            bounds[series] = linear_oracle((panels | {"synthetic": synthetic})[str(series)])
+            bounds[series] = linear_oracle(scored[str(series)])
             print(
                 f"  {series:12s} target MASE {0.8 * best['mase']:.3f} (0.8x {best['model']}); linear oracle fitted "
                 f"on the test window itself {bounds[series]:.3f}"

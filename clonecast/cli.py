@@ -695,6 +695,7 @@ def plan(
 
 FmtOpt = Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")]
+ForecasterOpt = Annotated[str, typer.Option("--model", "-m", help="hybrid, lstm, lightgbm or a baseline.")]
 HeldOutOpt = Annotated[float, typer.Option(min=0.05, max=0.9, help="Share of the series held out for the backtest.")]
 StrideOpt = Annotated[int, typer.Option(min=1, help="Bins between backtest origins in the held-out window.")]
 SimOpt = Annotated[
@@ -879,7 +880,7 @@ def _challenger(
 @app.command()
 def train(
     trace: TraceOpt,
-    model: Annotated[str, typer.Option("--model", "-m", help="hybrid, lstm, lightgbm or a baseline.")] = "hybrid",
+    model: ForecasterOpt = "hybrid",
     fmt: FmtOpt = "auto",
     name: ModelNameOpt = None,
     tracking_uri: TrackingOpt = None,
@@ -1000,7 +1001,7 @@ def promote(
 @app.command()
 def retrain(
     trace: TraceOpt,
-    model: Annotated[str, typer.Option("--model", "-m", help="hybrid, lstm, lightgbm or a baseline.")] = "hybrid",
+    model: ForecasterOpt = "hybrid",
     fmt: FmtOpt = "auto",
     name: ModelNameOpt = None,
     tracking_uri: TrackingOpt = None,
