@@ -82,11 +82,44 @@ restart_apiserver() {
   echo "kube-apiserver restarted"
 }
 
+node_schedulable() {  # node, gpus: the kubelet reports Ready, no node.kubernetes.io taint is left, the GPUs are offered
+  kubectl_api "/api/v1/nodes/$1" | python3 -c '
+import json, sys
+node = json.load(sys.stdin)
+ready = any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions") or [])
+tainted = any(t["key"].startswith("node.kubernetes.io/") for t in node["spec"].get("taints") or [])
+offered = node["status"].get("allocatable", {}).get("nvidia.com/gpu", "0")
+sys.exit(0 if ready and not tainted and offered == sys.argv[1] else 1)' "$2" 2>/dev/null
+}
+
+healthz() { [ "$(curl -s -m 3 "http://127.0.0.1:$1/healthz" 2>/dev/null)" = "ok" ]; }
+
+serving() {  # wait until the plane can run a pod: scheduler and controllers healthy, the default service
+  # account made (pods are refused without one), every hollow node schedulable
+  local t0=$SECONDS timeout=${CLONECAST_K8S_TIMEOUT:-300} waiting
+  while (( SECONDS - t0 < timeout )); do
+    waiting=""
+    healthz 10251 || waiting+=" kube-scheduler"
+    healthz 10252 || waiting+=" kube-controller-manager"
+    kubectl_api /api/v1/namespaces/default/serviceaccounts/default | grep -q '"kind": "ServiceAccount"' \
+      || waiting+=" default-service-account"
+    set -- $NODES
+    while [ $# -ge 4 ]; do
+      node_schedulable "$1" "$3" || waiting+=" node-$1"
+      shift 4
+    done
+    [ -z "$waiting" ] && { echo "kubernetes plane serving in $((SECONDS - t0)) s"; return 0; }
+    sleep 1
+  done
+  echo "kubernetes plane not serving after $timeout s; waiting for:$waiting (logs in $RUN)" >&2
+  return 1
+}
+
 start() {
   "$HERE/build.sh"
   mkdir -p "$RUN"
   if [ -f "$RUN/apiserver.pid" ] && kill -0 "$(cat "$RUN/apiserver.pid")" 2>/dev/null && ready; then
-    echo "kubernetes plane already running"; return 0
+    echo "kubernetes plane already running"; serving; return
   fi
   certs
   launch etcd etcd --data-dir "$RUN/etcd" --listen-client-urls http://127.0.0.1:2379 \
@@ -116,6 +149,7 @@ start() {
         -d "[{\"op\":\"add\",\"path\":\"/status/capacity/nvidia.com~1gpu\",\"value\":\"$gpus\"},{\"op\":\"add\",\"path\":\"/status/allocatable/nvidia.com~1gpu\",\"value\":\"$gpus\"}]" >/dev/null
     fi
   done
+  serving || return 1
   echo "kubernetes plane up: https://127.0.0.1:$PORT (kubeconfig $RUN/admin.kubeconfig), nodes: $(echo "$NODES" | awk '{for(i=1;i<=NF;i+=4) printf "%s ", $i}')"
 }
 

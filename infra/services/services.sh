@@ -39,8 +39,12 @@ need_venv() {
 }
 
 alive() { local pid; pid=$(cat "$1" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
-prefect_healthy() { [ "$(curl -s -m 3 "$API/health" 2>/dev/null)" = "true" ]; }
-mlflow_healthy() { [ "$(curl -s -m 3 "$TRACKING/health" 2>/dev/null)" = "OK" ]; }
+# Up means answering a request that reads the service's store, not only a listening socket.
+prefect_healthy() { curl -sf -m 3 "$API/ready" 2>/dev/null | grep -q '"OK"'; }
+mlflow_healthy() {
+  curl -sf -m 3 "$TRACKING/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default" 2>/dev/null \
+    | grep -q '"experiment"'
+}
 pool_status() { curl -s -m 3 "$API/work_pools/$POOL" 2>/dev/null | sed -n 's/.*"status":"\([A-Z_]*\)".*/\1/p'; }
 pool_ready() { [ "$(pool_status)" = "READY" ]; }
 WORKER=clonecast-worker
