@@ -262,6 +262,11 @@ def _affinity(nodes: list[str]) -> k8s.V1Affinity:
     )
 
 
+def _managed(pod: Any) -> bool:
+    """A clone of clonecast's: the program-id label its Deployments give their pods (what `observe` counts)."""
+    return PROGRAM_ID in (pod.metadata.labels or {})
+
+
 def _owned(deployment: Any) -> bool:
     return (deployment.metadata.labels or {}).get(MANAGED_BY) == "clonecast"
 
@@ -308,14 +313,16 @@ def _quantity(text: str | None) -> float:
 
 
 def node_hosts(api: k8s.ApiClient, region: str = "local") -> pd.DataFrame:
-    """The cluster's Ready nodes as a hosts frame: allocatable capacity, and what pods do not yet request."""
+    """The cluster's Ready nodes as a hosts frame: allocatable capacity, and what pods other than clonecast's
+    own (labelled with a program id) do not request; clonecast's clones count as free, the hosts contract,
+    so re-planning can keep or move them."""
     core = k8s.CoreV1Api(api)
     with api_errors("list nodes and pods"):
         nodes: list[Any] = retry(core.list_node).items
         pods: list[Any] = retry(core.list_pod_for_all_namespaces).items
     requested: dict[str, list[float]] = {}
     for pod in pods:
-        if not pod.spec.node_name or pod.status.phase in ("Succeeded", "Failed"):
+        if not pod.spec.node_name or pod.status.phase in ("Succeeded", "Failed") or _managed(pod):
             continue
         used = requested.setdefault(pod.spec.node_name, [0.0, 0.0, 0.0])
         for container in pod.spec.containers:

@@ -1,6 +1,8 @@
 """The `clonecast` command line: each command calls the same library functions the flows call.
 
-Exit codes: 0 success, 2 invalid data (or a usage error), 1 any other clonecast error.
+Exit codes: 0 success, 2 invalid data (or a usage error), 1 any other clonecast error; 3 the promotion gate
+rejected the challenger (promote --strict, retrain --ci); 4 nothing new to score (update: no bin after the
+champion's trained_until, nothing registered).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import typer
 from rich.table import Table
 
 from clonecast import __version__
-from clonecast.errors import ClonecastError
+from clonecast.errors import ClonecastError, DataValidationError
 from clonecast.settings import Settings
 from policy.policies import POLICY_HELP
 from traces.formats import FORMAT_HELP, FORMATS
@@ -42,6 +44,8 @@ app = typer.Typer(
 )
 
 INVALID = 2
+REJECTED = 3  # the gate kept the champion (promote --strict, retrain --ci)
+NOTHING_NEW = 4  # no bin after the model's trained_until: nothing scored, nothing registered
 
 
 TraceFormat = Enum("TraceFormat", {name: name for name in ("auto", *FORMATS)}, type=str)  # type: ignore[misc]
@@ -396,7 +400,8 @@ def demo(
         f"clone plan   {deployed['clones']} clones on {deployed['hosts']} hosts via {deployed['actuator']}, "
         f"{deployed['short_programs']} programs short: {deployed['plan']}"
     )
-    stdout.print(f"drift        PSI {drift['psi']:.3f}, {'DRIFT' if drift['drifted'] else 'no drift'}")
+    judged = drift["note"] or f"PSI {drift['psi']:.3f}"  # nothing new to score when trained on every bin
+    stdout.print(f"drift        {judged}, {'DRIFT' if drift['drifted'] else 'no drift'}")
     stdout.print(f"plots        {settings.plots_dir / f'{model}-forecast.png'} (forecast vs actual)")
     stdout.print(f"             {result['pareto']} (Pareto: cold starts vs wasted memory)")
     stdout.print(
@@ -634,12 +639,10 @@ def plan(
     import pandas as pd
 
     from clonecast.console import RichProgress, render_plan
-    from data_checks import validate as run_validation
     from policy.allocate import Budget
-    from policy.plan import ManagerSettings, plan_clones, state_from_frame
+    from policy.plan import ManagerSettings, plan_checked, state_from_frame
     from policy.targets import Objective
-    from traces.frames import hosts_frame, programs_frame
-    from traces.loaders.hosts import read_hosts
+    from traces.loaders.hosts import read_hosts, read_latency
     from traces.loaders.long import read_forecast, read_programs
     from traces.store import is_dataset_dir, read_dataset
 
@@ -651,21 +654,10 @@ def plan(
             program_frame = read_dataset(programs).programs if is_dataset_dir(programs) else read_programs(programs)
             forecast_rows = read_forecast(forecast)
             host_frame = read_hosts(hosts, zones=zones)
+            latency_ms = read_latency(latency) if latency else None
         except ClonecastError as e:
             progress.stop()
             raise typer.BadParameter(str(e)) from e
-        report = run_validation(
-            forecast=forecast_rows,
-            programs=program_frame,
-            hosts=host_frame,
-            freq=settings.freq,
-            limits=limits,
-            source=f"{forecast} + {hosts} + {programs}",
-            progress=progress,
-        )
-        if not report.success:
-            _refuse(report, progress)
-        progress.stage("planning")
         objective = Objective(
             cost_per_cold_second=cost_per_cold_second,
             cost_per_gb_hour=cost_per_gb_hour,
@@ -673,15 +665,21 @@ def plan(
             target_cold_start_pct=target_cold_start_pct,
         )
         try:
-            result = plan_clones(
-                forecast_frame(forecast_rows),
-                programs_frame(program_frame),
-                hosts_frame(host_frame),
+            result = plan_checked(
+                forecast_rows,
+                program_frame,
+                host_frame,
+                limits=limits,
+                freq=settings.freq,
+                source=f"{forecast} + {hosts} + {programs}",
+                progress=progress,
                 at=pd.Timestamp(at) if at else None,
                 existing=state_from_frame(pd.read_csv(existing)) if existing else None,
-                latency=pd.read_csv(latency, index_col=0) if latency else None,
+                latency=latency_ms,
                 settings=ManagerSettings(objective=objective, budget=Budget(max_clones=max_clones)),
             )
+        except DataValidationError as e:
+            _refuse(e.report, progress)
         except ValueError as e:
             progress.stop()
             raise typer.BadParameter(str(e)) from e
@@ -834,7 +832,7 @@ def _gate_verdict(what: str, promotion: Any, detail: str, fail: bool) -> None:
     verdict = "[green]promoted[/green]" if promotion.decision.promote else "[yellow]rejected[/yellow]"
     stdout.print(f"{what} {verdict} ({detail}): {promotion.decision.reason}")
     if fail and not promotion.decision.promote:
-        raise typer.Exit(3)
+        raise typer.Exit(REJECTED)
 
 
 def _challenger(
@@ -845,10 +843,11 @@ def _challenger(
     uri: str,
     name: str,
     load: dict[str, str | None],
-    then: Callable[[], Any] | None = None,
+    then: Callable[[Dataset, Any], Any] | None = None,
     **options: Any,
 ) -> tuple[Any, Any]:
-    """Validate a trace, backtest and train `model`, register it as the challenger; then `then()` (the gate)."""
+    """Validate a trace, backtest and train `model`, register it as the challenger; then `then(dataset, panel)`
+    (the gate, on the same data)."""
     from clonecast.console import RichProgress
     from models.panel import Panel
     from models.pipeline import train_and_register
@@ -871,7 +870,7 @@ def _challenger(
             )
             if then is not None:
                 progress.stage("promotion gate")
-            return outcome, then() if then is not None else None
+            return outcome, then(dataset, panel) if then is not None else None
         except (ValueError, TypeError) as e:
             progress.stop()
             raise typer.BadParameter(str(e)) from e
@@ -941,8 +940,11 @@ def update(
     start: StartOpt = None,
 ) -> None:
     """Continuous retraining: warm-start the champion on new data (LSTM fine-tune, LightGBM continued
-    boosting) instead of training from scratch, and register the result as the challenger."""
+    boosting) instead of training from scratch, and register the result as the challenger. The warm start is
+    backtested on bins after the champion's trained_until only (the last --test-fraction of the trace, cut
+    there). Exits 4 (nothing registered, no metric changed) when the trace holds no new bins to score."""
     from clonecast.console import RichProgress, stdout
+    from clonecast.errors import NothingToScoreError
     from models.panel import Panel
     from models.pipeline import update_and_register
 
@@ -965,11 +967,17 @@ def update(
                 plots_dir=settings.plots_dir,
                 progress=progress,
             )
+        except NothingToScoreError as e:
+            progress.stop()
+            stdout.print(f"[yellow]{e}[/yellow]: nothing registered, no metric changed")
+            raise typer.Exit(NOTHING_NEW) from e
         except (ValueError, TypeError) as e:
             progress.stop()
             raise typer.BadParameter(str(e)) from e
     payload = _print_scores(
-        f"warm start on {trace.name} (backtest)", outcome.evaluation.result, outcome.evaluation.simulator
+        f"warm start on {trace.name} (backtest after trained_until)",
+        outcome.evaluation.result,
+        outcome.evaluation.simulator,
     )
     stdout.print(f"updated in {outcome.seconds:.1f} s")
     if outcome.registered is not None:
@@ -979,21 +987,37 @@ def update(
 
 @app.command()
 def promote(
+    trace: TraceOpt,
+    fmt: FmtOpt = "auto",
     name: ModelNameOpt = None,
     tracking_uri: TrackingOpt = None,
     margin: MarginOpt = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 3 when the challenger is rejected.")] = False,
+    stride: StrideOpt = 3,
+    tz: TzOpt = None,
+    start: StartOpt = None,
 ) -> None:
-    """The promotion gate: the challenger becomes champion only if it beats the champion by the margin on both
-    the backtest MASE and the simulator cost. The decision is tagged on the challenger's version."""
-    from models.registry import promote as run_gate
+    """The promotion gate: challenger and champion are scored now, on one out-of-sample window of the trace
+    (after both trained_until when a day of it is left, else both recipes refitted on the bins before the last
+    30 %), and the challenger becomes champion only if it beats the champion by the margin on both the MASE
+    and the simulator cost. The decision, both figures and the window are tagged on the challenger's version."""
+    from clonecast.console import RichProgress
+    from models.panel import Panel
+    from models.pipeline import promote as run_gate
 
     settings = _settings()
     uri, registered_name = _registry(settings, tracking_uri, name)
-    try:
-        outcome = run_gate(uri, registered_name, settings.promotion_margin if margin is None else margin)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from e
+    threshold = settings.promotion_margin if margin is None else margin
+    with RichProgress() as progress:
+        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
+        panel = Panel.from_dataset(dataset, settings.freq)
+        try:
+            outcome = run_gate(
+                dataset, panel, uri=uri, name=registered_name, margin=threshold, stride=stride, progress=progress
+            )
+        except (ValueError, TypeError) as e:
+            progress.stop()
+            raise typer.BadParameter(str(e)) from e
     champion = "v" + outcome.champion if outcome.champion else "none"
     _gate_verdict(f"{registered_name}: challenger v{outcome.challenger}", outcome, f"champion was {champion}", strict)
 
@@ -1011,9 +1035,10 @@ def retrain(
     tz: TzOpt = None,
     start: StartOpt = None,
 ) -> None:
-    """Train a challenger on the trace and put it through the promotion gate (what CI and the drift
-    automation run). With --ci the exit code says whether the challenger was promoted (0) or not (3)."""
-    from models.registry import promote as run_gate
+    """Train a challenger on the trace and put it through the promotion gate, which scores it and the
+    champion on one out-of-sample window of the same trace (what CI and the drift automation run). With --ci
+    the exit code says whether the challenger was promoted (0) or not (3)."""
+    from models.pipeline import promote as run_gate
 
     model = _model_option(model)
     settings = _settings()
@@ -1027,7 +1052,9 @@ def retrain(
         uri,
         registered_name,
         {"tz": tz, "start": start},
-        then=lambda: run_gate(uri, registered_name, threshold),
+        then=lambda dataset, panel: run_gate(
+            dataset, panel, uri=uri, name=registered_name, margin=threshold, stride=stride
+        ),
         stride=stride,
     )
     metrics = outcome.evaluation.metrics()
@@ -1043,11 +1070,14 @@ def predict(
     tracking_uri: TrackingOpt = None,
     alias: Annotated[str, typer.Option("--alias", help="Registry alias to forecast with.")] = "champion",
     out: Annotated[Path | None, typer.Option("--out", help="Forecast file (.parquet or .csv).")] = None,
+    events: EventsOpt = None,
     tz: TzOpt = None,
     start: StartOpt = None,
 ) -> None:
     """Forecast the next hour for every program of a trace with `models:/<name>@<alias>`: yhat, quantiles and
-    resources per 5-minute bin, validated before it is written (default <state_dir>/forecasts/latest.parquet)."""
+    resources per 5-minute bin, validated before it is written (default <state_dir>/forecasts/latest.parquet).
+    Scheduled events (the trace's events table, or an --events file validated in its place) shape the
+    forecast of the bins they fall in, after the end of the data too."""
     from clonecast.console import RichProgress, stdout
     from data_checks import validate as run_validation
     from models.registry import load
@@ -1056,7 +1086,7 @@ def predict(
     uri, registered_name = _registry(settings, tracking_uri, name)
     target = out or settings.state_dir / "forecasts" / "latest.parquet"
     with RichProgress() as progress:
-        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
+        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start, events=events)
         progress.stage(f"loading models:/{registered_name}@{alias}")
         try:
             trained = load(uri, registered_name, alias)
@@ -1080,7 +1110,7 @@ def predict(
 @app.command()
 def tune(
     trace: TraceOpt,
-    model: Annotated[str, typer.Option("--model", "-m", help="lightgbm or lstm.")] = "lightgbm",
+    model: Annotated[str, typer.Option("--model", "-m", help="hybrid, lightgbm or lstm.")] = "lightgbm",
     fmt: FmtOpt = "auto",
     trials: Annotated[int, typer.Option("--trials", min=1, help="Trial budget.")] = 20,
     timeout: Annotated[float | None, typer.Option("--timeout", min=1, help="Stop after this many seconds.")] = None,

@@ -38,3 +38,7 @@ class DataValidationError(ClonecastError):
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
         super().__init__(report.summary())
+
+
+class NothingToScoreError(ClonecastError):
+    """No bin after a model's `trained_until` to score it on: no new data since it was trained."""

@@ -12,6 +12,7 @@ behave like live runs. Bad or stale data raise before anything is actuated, nami
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -65,12 +66,15 @@ def _trace(trace: str | None) -> str:
 
 
 @task(name="load and validate")
-def load_valid(trace: str | None, fmt: str = "auto") -> Dataset:
+def load_valid(trace: str | None, fmt: str = "auto", events: str | None = None) -> Dataset:
+    """The trace, validated; `events` (a file) replaces its events table and is validated with it."""
     from data_checks import check_source
 
     settings = _settings()
     trace = _trace(trace)
-    dataset, report = check_source(Path(trace), fmt, limits=settings.limits)
+    dataset, report = check_source(
+        Path(trace), fmt, limits=settings.limits, events=Path(events) if events is not None else None
+    )
     if dataset is None or not report.success:
         _refuse(report, f"{trace}: invalid data")
     return dataset.canonical()
@@ -164,18 +168,20 @@ def tune(
 
 @flow(name="train-and-register", log_prints=True)
 def train_and_register(
-    trace: str | None = None, model: str = "hybrid", params: dict[str, Any] | None = None, stride: int = 3
+    trace: str | None = None, model: str | None = "hybrid", params: dict[str, Any] | None = None, stride: int = 3
 ) -> dict[str, Any]:
-    """Backtest, train on all data and register the model as the `challenger`."""
+    """Backtest, train on all data and register the model as the `challenger`; `model=None` refits the
+    champion's recipe (its model and hyperparameters) on the data."""
     from models.pipeline import train_and_register as run
 
     settings = _settings()
     dataset = load_valid(trace)
     panel = to_panel(dataset)
+    recipe = model or registry.load(settings.mlflow_uri, settings.registered_model, registry.CHAMPION).model
     outcome = run(
         dataset,
         panel,
-        model,
+        recipe,
         uri=settings.mlflow_uri,
         name=settings.registered_model,
         seed=settings.seed,
@@ -186,16 +192,28 @@ def train_and_register(
     )
     assert outcome.registered is not None
     metrics = outcome.evaluation.metrics()
-    print(f"{model}: MASE {metrics['backtest_mase']:.3f}, registered v{outcome.registered.version} as challenger")
+    print(
+        f"{outcome.trained.name}: MASE {metrics['backtest_mase']:.3f}, "
+        f"registered v{outcome.registered.version} as challenger"
+    )
     return {"version": outcome.registered.version, **metrics}
 
 
 @flow(name="promote-model", log_prints=True)
-def promote_model(margin: float | None = None) -> dict[str, Any]:
-    """The gate: promote the challenger only if it beats the champion on MASE and simulator cost."""
+def promote_model(trace: str | None = None, margin: float | None = None, stride: int = 3) -> dict[str, Any]:
+    """The gate: challenger and champion scored on one out-of-sample window of the trace in this run; the
+    challenger is promoted only if it beats the champion on MASE and simulator cost."""
+    from models.pipeline import promote
+
     settings = _settings()
-    outcome = registry.promote(
-        settings.mlflow_uri, settings.registered_model, settings.promotion_margin if margin is None else margin
+    dataset = load_valid(trace)
+    outcome = promote(
+        dataset,
+        to_panel(dataset),
+        uri=settings.mlflow_uri,
+        name=settings.registered_model,
+        margin=settings.promotion_margin if margin is None else margin,
+        stride=stride,
     )
     print(f"challenger v{outcome.challenger}: {'promoted' if outcome.decision.promote else 'rejected'}")
     print(outcome.decision.reason)
@@ -203,20 +221,24 @@ def promote_model(margin: float | None = None) -> dict[str, Any]:
 
 
 @flow(name="retrain", log_prints=True)
-def retrain(trace: str | None = None, model: str = "hybrid", margin: float | None = None) -> dict[str, Any]:
-    """What the drift automation and CI run: train_and_register, then promote_model."""
+def retrain(trace: str | None = None, model: str | None = None, margin: float | None = None) -> dict[str, Any]:
+    """What the drift automation and CI run: train_and_register (default: the champion's recipe refitted on the
+    data, so a drift retrain keeps its tuned hyperparameters), then promote_model on the same trace."""
     trained = train_and_register(trace, model)
-    return {"trained": trained, "promotion": promote_model(margin)}
+    return {"trained": trained, "promotion": promote_model(trace, margin)}
 
 
 @flow(name="batch-predict", log_prints=True, task_runner=dask_runner())
-def batch_predict(trace: str | None = None, as_of: str | None = None, shard_size: int = 500) -> dict[str, Any]:
+def batch_predict(
+    trace: str | None = None, as_of: str | None = None, shard_size: int = 500, events: str | None = None
+) -> dict[str, Any]:
     """Champion forecasts for every program from the data up to `as_of` (default: the end of the data),
-    sharded by program code, stored keyed by (program_code, origin, ts); re-running replaces the origin."""
+    sharded by program code, stored keyed by (program_code, origin, ts); re-running replaces the origin.
+    Scheduled events (an `events` file, default: the dataset's events table) shape the bins they fall in."""
     from traces import forecast_store
 
     settings = _settings()
-    dataset = load_valid(trace)
+    dataset = load_valid(trace, events=events)
     trained = registry.load(settings.mlflow_uri, settings.registered_model, registry.CHAMPION)
     requests = trained.history(dataset, as_of)
     codes = sorted(map(str, requests["program_code"].unique()))
@@ -251,35 +273,47 @@ def deploy_clones(
     max_age: str = "15min",
     max_clones: int | None = None,
     namespace: str = "clonecast",
+    latency: str | None = None,
 ) -> dict[str, Any]:
     """The deployment flow: the latest stored forecast, validated and fresh (within `max_age` of the end of
-    the data), becomes a clone plan applied by the actuator ("dry-run", "docker" or "kubernetes")."""
-    from data_checks import validate
+    the data), becomes a clone plan applied by the actuator ("dry-run", "docker" or "kubernetes").
+
+    The plan keeps the clones that exist where they still fit (the actuator's observation; a dry-run's are
+    the previous plan's) and places by `latency` (CSV: request source region per row, host zone per column,
+    ms; default: the demo fleet's matrix when planning onto the demo fleet)."""
+    from clonecast.errors import DataValidationError
     from policy.allocate import Budget
-    from policy.plan import ManagerSettings, plan_clones
+    from policy.plan import ManagerSettings, plan_checked
     from traces import forecast_store
-    from traces.frames import forecast_frame, hosts_frame
-    from traces.loaders.hosts import read_hosts
+    from traces.frames import hosts_frame
+    from traces.loaders.hosts import read_hosts, read_latency
 
     settings = _settings()
     dataset = load_valid(trace)
     forecast = forecast_store.latest(settings.forecasts_dir)
     host_rows = read_hosts(Path(hosts)) if hosts else _hosts(actuator)
+    demo_fleet = hosts is None and actuator == "dry-run"
+    latency_file = Path(latency) if latency else DEMO_INFRA / "latency.csv" if demo_fleet else None
     now = dataset.requests["ts"].max() + pd.Timedelta(dataset.freq)
     limits = settings.limits.model_copy(update={"max_age": max_age})
-    report = validate(forecast=forecast, programs=dataset.programs, hosts=host_rows, limits=limits, now=now)
-    if not report.success:
-        _refuse(report, "forecast refused, nothing actuated")
-    plan = plan_clones(
-        forecast_frame(forecast),
-        dataset.programs,
-        hosts_frame(host_rows),
-        settings=ManagerSettings(budget=Budget(max_clones=max_clones)),
-    )
     plan_file = settings.state_dir / "plans" / "latest-plan.json"
+    engine = _actuator(actuator, dataset.programs, hosts_frame(host_rows), namespace)
+    try:
+        plan = plan_checked(
+            forecast,
+            dataset.programs,
+            host_rows,
+            limits=limits,
+            now=now,
+            at=now,
+            existing=engine.observe().clones if engine else _planned(plan_file),
+            latency=read_latency(latency_file) if latency_file else None,
+            settings=ManagerSettings(budget=Budget(max_clones=max_clones)),
+        )
+    except DataValidationError as e:
+        _refuse(e.report, "forecast refused, nothing actuated")
     plan_file.parent.mkdir(parents=True, exist_ok=True)
     plan_file.write_text(plan.to_json() + "\n")
-    engine = _actuator(actuator, dataset.programs, hosts_frame(host_rows), namespace)
     applied = engine.reconcile(plan, dry_run=actuator == "dry-run") if engine else None
     wanted = sum(plan.desired().values())
     print(f"plan {plan.origin}: {wanted} clones on {len({h for _, h in plan.desired()})} hosts via {actuator}")
@@ -293,6 +327,15 @@ def deploy_clones(
         "actuator": actuator,
         "plan": str(plan_file),
     }
+
+
+def _planned(plan_file: Path) -> dict[tuple[str, str], int]:
+    """The clones a previous plan left (what a dry-run starts from); none before the first plan."""
+    from policy.plan import ClonePlan
+
+    if not plan_file.exists():
+        return {}
+    return ClonePlan.from_dict(json.loads(plan_file.read_text())).desired()
 
 
 def _kubeconfig() -> str:
@@ -336,10 +379,13 @@ def monitor_drift(trace: str | None = None) -> dict[str, Any]:
     trained = registry.load(settings.mlflow_uri, settings.registered_model, registry.CHAMPION)
     panel = to_panel(dataset)
     report = detect(trained, panel.select([i for i, c in enumerate(panel.codes) if c in set(trained.codes)]))
-    print(
-        f"PSI {report.psi:.3f}, level x{report.level_ratio:.2f}, recent MASE {report.recent_mase:.3f} "
-        f"(trained {report.trained_mase:.3f}): {'DRIFT' if report.drifted else 'no drift'}"
-    )
+    if report.note:
+        print(f"{report.note}: no drift claimed")
+    else:
+        print(
+            f"PSI {report.psi:.3f}, level x{report.level_ratio:.2f}, recent MASE {report.recent_mase:.3f} "
+            f"(trained {report.trained_mase:.3f}): {'DRIFT' if report.drifted else 'no drift'}"
+        )
     if report.drifted:
         emit_event(
             DRIFT_EVENT,
@@ -372,20 +418,21 @@ def backtest(
 
 @flow(name="evaluate", log_prints=True)
 def evaluate(trace: str | None = None, recent_days: float = 2.0) -> dict[str, Any]:
-    """The champion on the recent window: backtest and simulator cost (Mode A), logged to MLflow."""
-    import copy
-
-    from models.pipeline import WarmStart
-    from models.pipeline import evaluate as run
+    """The champion as it serves, on the recent window after its trained_until: backtest and simulator cost
+    (Mode A), logged to MLflow; when no bin follows its trained_until, says so and logs nothing."""
+    from clonecast.errors import NothingToScoreError
+    from models.pipeline import evaluate_trained
 
     settings = _settings()
     dataset = load_valid(trace)
     panel = to_panel(dataset)
     trained = registry.load(settings.mlflow_uri, settings.registered_model, registry.CHAMPION)
     share = min(0.5, recent_days * panel.season / panel.bins)
-    evaluation = run(
-        WarmStart(copy.deepcopy(trained.model), name=trained.name), dataset, panel, test_fraction=share, stride=3
-    )
+    try:
+        evaluation = evaluate_trained(trained, dataset, panel, test_fraction=share, stride=3)
+    except NothingToScoreError as e:
+        print(f"{e}: nothing logged")
+        return {"scored": False, "reason": str(e)}
     metrics = evaluation.metrics()
     registry.log_evaluation(settings.mlflow_uri, settings.registered_model, metrics)
     print(f"champion on the last {recent_days:g} days: {metrics}")
@@ -398,7 +445,7 @@ def demo_pipeline(trace: str, model: str = "lightgbm", actuator: str = "dry-run"
     clone plan (dry-run or local Docker) -> drift check -> Pareto plot of the policies on the trace."""
     validate_data(trace)
     trained = train_and_register(trace, model=model, params=DEMO_PARAMS.get(model), stride=12)
-    promoted = promote_model()
+    promoted = promote_model(trace)
     predicted = batch_predict(trace)
     deployed = deploy_clones(trace, actuator=actuator)
     drift = monitor_drift(trace)

@@ -10,7 +10,9 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from models.conformal import DEFAULT_LEVELS, OnlineConformal
+from clonecast.errors import NothingToScoreError
+from models.base import DEFAULT_LEVELS
+from models.conformal import OnlineConformal
 from models.metrics import coverage, mase, mase_scale, pinball, wape
 from models.panel import Panel
 
@@ -54,6 +56,11 @@ class BacktestResult:
         }
 
 
+def bins_until(panel: Panel, until: pd.Timestamp) -> int:
+    """How many of the panel's first bins end by `until` (a model trained until then has learnt them)."""
+    return int(np.clip((until - panel.start) // panel.width, 0, panel.bins))
+
+
 def split_point(panel: Panel, test_fraction: float, horizon: int) -> int:
     """First bin of the test window (at least a day of history before it)."""
     split = panel.bins - round(panel.bins * test_fraction)
@@ -74,37 +81,55 @@ def backtest(
     levels: Sequence[int] = DEFAULT_LEVELS,
     calibration_bins: int = 2016,
     conformal: OnlineConformal | None = None,
+    seen: int = 0,
 ) -> BacktestResult:
     """Fit on the bins before the test window, forecast from every `stride`-th origin in it.
 
     Quantiles come from online conformal calibration: warmed on out-of-sample residuals of a fit that ends
     `calibration_bins` before the test window, then updated with test residuals as their targets pass.
+    `seen`: bins an already trained model has learnt (up to its trained_until); the test window and the
+    calibration start after them, and NothingToScoreError is raised when no forecast fits after them.
     """
     conformal = conformal or OnlineConformal()
-    split = split_point(panel, test_fraction, horizon)
+    split = max(split_point(panel, test_fraction, horizon), seen)
+    if split > panel.bins - horizon:
+        learnt, end = panel.start + seen * panel.width, panel.start + panel.bins * panel.width
+        raise NothingToScoreError(
+            f"nothing new to score: the model {model.name} was trained until {learnt} and the data end at {end}; "
+            f"scoring it needs at least {horizon} bins ({horizon * panel.width.total_seconds() / 60:g} minutes) "
+            "after its trained_until"
+        )
     origins = np.arange(split, panel.bins - horizon + 1, stride)
-    calibration_start = max(split - calibration_bins, 2 * panel.season + horizon)  # two days to learn from
+    calibration_start = max(split - calibration_bins, 2 * panel.season + horizon, seen)  # two days to learn from
     warm = None
     scale = mase_scale(panel.values[:, :split], panel.season)
     if calibration_start < split - horizon:
-        early = model.fit(panel.upto(calibration_start))
-        calibration_origins = np.arange(calibration_start, split - horizon + 1)
-        warm_point = early.point(panel, calibration_origins, horizon)
-        warm_actual = _actual(panel, calibration_origins, horizon)
-        warm_bins = calibration_origins[:, None] + np.arange(horizon)[None, :]
-        warm = ((warm_actual - warm_point) / scale[:, None, None], warm_bins)
+        warm = held_out(model, panel, calibration_start, split, horizon, scale)
     fitted = model.fit(panel.upto(split))
     point = np.maximum(fitted.point(panel, origins, horizon), 0.0)
-    actual = _actual(panel, origins, horizon)
+    actual = actuals(panel, origins, horizon)
     quantiles = conformal.quantiles(point, actual, origins, scale, levels, warm=warm)
     result = BacktestResult(model.name, panel.codes, origins, actual, point, quantiles, scale)
     result.per_series = score(result)
     return result
 
 
-def _actual(panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:
-    index = origins[:, None] + np.arange(horizon)[None, :]  # [O, H]
-    return panel.values[:, index]  # [P, O, H]
+def held_out(
+    model: PanelModel, panel: Panel, start: int, end: int, horizon: int, scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """What online conformal starts from: `model` fitted on the bins before `start` forecasts from every origin
+    up to `end - horizon`; returns their residuals / `scale` [P, N, H] and the bin of each target [N, H]."""
+    fitted = model.fit(panel.upto(start))
+    origins = np.arange(start, end - horizon + 1)
+    point = np.maximum(fitted.point(panel, origins, horizon), 0.0)  # [P, N, H]
+    residual = (actuals(panel, origins, horizon) - point) / scale[:, None, None]
+    return residual, origins[:, None] + np.arange(horizon)[None, :]
+
+
+def actuals(panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """Actuals [P, O, H] of the forecasts from `origins`; NaN for targets after the panel's last bin."""
+    padded = np.concatenate([panel.values, np.full((len(panel.values), horizon), np.nan)], axis=1)  # [P, T + H]
+    return padded[:, origins[:, None] + np.arange(horizon)[None, :]]
 
 
 def score(result: BacktestResult) -> pd.DataFrame:

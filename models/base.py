@@ -7,7 +7,9 @@ from typing import Protocol
 
 import pandas as pd
 
-DEFAULT_LEVELS = (10, 50, 80, 90, 95, 99)
+# The quantiles every forecast carries, served and backtested alike: the central 50/80/90 % intervals
+# (models.metrics.CENTRAL) and q99, the highest level the cloning manager provisions for.
+DEFAULT_LEVELS = (5, 10, 25, 50, 75, 90, 95, 99)
 
 
 class Forecaster(Protocol):

@@ -15,6 +15,7 @@ import pandas as pd
 
 from models.base import DEFAULT_LEVELS
 from models.panel import Panel
+from traces.clones import clone_resources
 from traces.frames import forecast_frame
 
 
@@ -171,9 +172,10 @@ def to_frame(
     codes: np.ndarray,
     start: pd.Timestamp,
     width: pd.Timedelta,
-    resources: pd.DataFrame | None = None,
+    programs: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The canonical forecast frame of rolling forecasts (resources = per-request costs x yhat)."""
+    """The canonical forecast frame of rolling forecasts; expected resources are those of the clones that
+    serve yhat (Little's law, `traces.clones`) sized by `programs` (indexed by program code; none: 0)."""
     n_programs, n_origins, horizon = forecast.yhat.shape
     first = start.tz_convert("UTC").tz_localize(None).to_datetime64().astype("datetime64[ns]")
     origin_ts = first + forecast.origins.astype(np.int64) * width.to_timedelta64()  # [O] naive UTC
@@ -193,11 +195,8 @@ def to_frame(
     )
     for level, values in sorted(forecast.quantiles.items()):
         frame[f"q{level}"] = values.reshape(-1)
-    per_request = resources if resources is not None else pd.DataFrame(index=pd.Index(codes))
-    for column in ("cpu_millicores", "memory_mb", "gpus"):
-        if column in per_request:
-            scale = per_request[column].reindex(codes).fillna(0).to_numpy()
-        else:
-            scale = np.zeros(n_programs)
-        frame[column] = np.repeat(scale, n_origins * horizon) * frame["yhat"].to_numpy()
+    profile = (programs if programs is not None else pd.DataFrame(index=pd.Index(codes))).reindex(pd.Index(codes))
+    held = clone_resources(forecast.yhat.reshape(n_programs, -1), profile, width)  # column -> [P, O*H]
+    for column, values in held.items():
+        frame[column] = values.reshape(-1).astype(float)
     return forecast_frame(frame)

@@ -11,6 +11,10 @@ more or less often than the level says. So each series also steers every level: 
 of origins become known, the level read from the residuals moves by `gain` times the gap between the
 nominal share below it and the share seen below the issued quantile, which keeps the long-run share of each
 series close to nominal.
+
+The same procedure runs in backtests (models.backtest) and at serving (models.forecaster.TrainedForecaster):
+both warm it with held-out residuals of a model fitted before them and feed it the forecasts of the origins
+whose actuals have arrived, with the same levels (models.base.DEFAULT_LEVELS).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_LEVELS = (5, 10, 25, 50, 75, 90, 95)
+from models.base import DEFAULT_LEVELS
 
 
 @dataclass(frozen=True)

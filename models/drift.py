@@ -1,19 +1,25 @@
 """Drift: has the demand moved away from what the champion learnt, or have its errors grown?
 
+Both are judged on the recent window (the newest `recent_bins` bins), and only when all of it lies after the
+champion's `trained_until`: on bins it learnt from, its errors are in-sample and its inputs are its training
+data. Otherwise the report says there is nothing new to score and claims no drift.
+
 - input drift: population stability index (PSI) of each program's demand relative to its own reference
-  level (log1p of value / reference mean), recent window against the reference window before it, pooled
-  over programs; plus the median ratio of recent to reference level.
+  level (log1p of value / reference mean), recent window against the reference: the newest bins the champion
+  learnt from (up to `reference_bins`, ending at its trained_until), pooled over programs; plus the median
+  ratio of recent to reference level.
 - forecast-error drift: the champion's MASE over the recent window (forecasts from every origin in it,
-  scaled like its training backtest) against the MASE logged when it was trained.
+  scaled like its training backtest) against its training backtest's MASE (out of sample as well).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from models.backtest import bins_until
 from models.forecaster import TrainedForecaster
 from models.metrics import mase_scale
 from models.panel import Panel
@@ -22,7 +28,7 @@ from models.panel import Panel
 @dataclass(frozen=True)
 class DriftSettings:
     recent_bins: int = 288  # one day of 5-minute bins
-    reference_bins: int = 2016  # the week before it
+    reference_bins: int = 2016  # the last week the champion learnt from (before its trained_until)
     psi_threshold: float = 0.25  # > 0.25: a major shift (credit-scoring rule of thumb)
     error_ratio_threshold: float = 1.5  # recent MASE > 1.5x the training backtest's
     stride: int = 3  # bins between the recent window's forecast origins
@@ -36,6 +42,8 @@ class DriftReport:
     trained_mase: float
     drifted: bool
     reasons: list[str] = field(default_factory=list)
+    new_bins: int = 0  # bins after the champion's trained_until
+    note: str = ""  # why nothing was scored, when nothing was
 
     @property
     def error_ratio(self) -> float:
@@ -56,10 +64,8 @@ def psi(reference: np.ndarray, recent: np.ndarray, bins: int = 10) -> float:
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
-def input_drift(values: np.ndarray, settings: DriftSettings) -> tuple[float, float]:
-    """(PSI, median recent/reference level) of panel values [P, T] over the last bins."""
-    recent = values[:, -settings.recent_bins :]
-    reference = values[:, -(settings.recent_bins + settings.reference_bins) : -settings.recent_bins]
+def input_drift(reference: np.ndarray, recent: np.ndarray) -> tuple[float, float]:
+    """(PSI, median recent/reference level) of recent values [P, T'] against reference values [P, T]."""
     level = reference.mean(axis=1, keepdims=True) + 1.0
     index = psi(np.log1p(reference / level).ravel(), np.log1p(recent / level).ravel())
     ratio = float(np.median((recent.mean(axis=1) + 1.0) / level[:, 0]))
@@ -78,18 +84,28 @@ def recent_mase(trained: TrainedForecaster, panel: Panel, settings: DriftSetting
 
 
 def detect(trained: TrainedForecaster, panel: Panel, settings: DriftSettings | None = None) -> DriftReport:
+    """Input and error drift of `trained` on the recent window of `panel`, which must lie after its trained_until."""
     settings = settings or DriftSettings()
-    reference = min(settings.reference_bins, panel.bins - settings.recent_bins)  # up to a week before
-    if reference < panel.season:
-        need = settings.recent_bins + panel.season
-        raise ValueError(f"drift needs {need} bins (recent window + a day of reference), the data has {panel.bins}")
-    settings = replace(settings, reference_bins=reference)
-    index, ratio = input_drift(panel.values, settings)
     trained_mase = float(trained.info.get("backtest_mase", float("nan")))
+    seen = bins_until(panel, trained.trained_until)
+    new, first = panel.bins - seen, panel.bins - settings.recent_bins
+    if new < settings.recent_bins:
+        note = (
+            f"nothing new to score: {new} bin(s) after the champion's trained_until {trained.trained_until}, "
+            f"drift is judged on a recent window of {settings.recent_bins} bins after it"
+        )
+        return DriftReport(float("nan"), float("nan"), float("nan"), trained_mase, False, [], new, note)
+    begin = max(seen - settings.reference_bins, 0)  # the newest bins it learnt from, up to a week
+    if seen - begin < panel.season:
+        raise ValueError(
+            f"drift needs a day of the bins the champion learnt from (up to its trained_until "
+            f"{trained.trained_until}) as reference; the data hold {seen - begin} of them"
+        )
+    index, ratio = input_drift(panel.values[:, begin:seen], panel.values[:, first:])
     mase = recent_mase(trained, panel, settings)
     reasons = []
     if index > settings.psi_threshold:
         reasons.append(f"input PSI {index:.2f} > {settings.psi_threshold} (level x{ratio:.2f})")
     if np.isfinite(trained_mase) and mase > settings.error_ratio_threshold * trained_mase:
         reasons.append(f"recent MASE {mase:.2f} > {settings.error_ratio_threshold}x the trained {trained_mase:.2f}")
-    return DriftReport(index, ratio, mase, trained_mase, bool(reasons), reasons)
+    return DriftReport(index, ratio, mase, trained_mase, bool(reasons), reasons, new)

@@ -1,5 +1,6 @@
 """What a model is worth to the autoscaler: the simulator's cost of the predictive policy fed by the model's
-backtest forecasts on the same window, and the promotion gate that compares a challenger with the champion.
+backtest forecasts on the same window, and the promotion gate that compares a challenger with the champion
+(both scored on one out-of-sample window in one run: `models.pipeline.compare`).
 
 The cost of one run is a single number so that models can be ranked:
 `cost = cold-start % (request-weighted) + memory_weight x wasted memory in % of keepalive:10`, i.e. by default
@@ -57,6 +58,32 @@ class Scores:
 
     mase: float
     sim_cost: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Challenger and champion scored on one out-of-sample window in one run (`window` says which and how)."""
+
+    challenger: Scores
+    champion: Scores
+    window: str
+
+    def describe(self) -> str:
+        c, p = self.challenger, self.champion
+        return (
+            f"challenger MASE {c.mase:.3f} vs champion {p.mase:.3f}, simulator cost {c.sim_cost:.2f} vs "
+            f"{p.sim_cost:.2f}, on {self.window}"
+        )
+
+    def tags(self) -> dict[str, str]:
+        """Both figures and the window, as tags of the challenger's version."""
+        return {
+            "gate_window": self.window,
+            "gate_challenger_mase": str(float(self.challenger.mase)),
+            "gate_champion_mase": str(float(self.champion.mase)),
+            "gate_challenger_sim_cost": str(float(self.challenger.sim_cost)),
+            "gate_champion_sim_cost": str(float(self.champion.sim_cost)),
+        }
 
 
 @dataclass(frozen=True)

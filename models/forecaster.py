@@ -1,10 +1,13 @@
 """A trained forecaster: a fitted panel model with its interval calibration and what a forecast needs.
 
 `train(model, panel)` fits the model twice: once on all but the last `calibration_bins` bins, whose
-out-of-sample residuals (divided by each series' MASE scale) give per-series, per-step quantile offsets
-(split conformal; series with too few residuals borrow the pooled ones), then on everything. `forecast`
-turns recent history into the canonical forecast frame for the next `horizon` bins: yhat, quantiles
-`q<level>` and the resources the volume needs. This object is what the MLflow registry stores.
+out-of-sample residuals (divided by each series' MASE scale) warm the online conformal calibration of
+`models.conformal`, then on everything. `forecast` turns recent history into the canonical forecast frame
+for the next `horizon` bins: yhat, quantiles `q<level>` and the resources the volume needs. Its intervals
+are the backtest's: the same online conformal procedure and levels, recalibrated at every forecast on the
+actuals that arrived after `trained_until` (the forecasts of those origins are recomputed from the history
+given, so serving keeps no state between calls). `update` folds the residuals of the new data into the
+calibration. This object is what the MLflow registry stores.
 
 Bad input is refused with ValueError naming the problem: programs the model was not trained on, too
 little history, gaps, NaN counts. No silent garbage forecast.
@@ -12,7 +15,6 @@ little history, gaps, NaN counts. No silent garbage forecast.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,32 +22,35 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.backtest import PanelModel
+from models.backtest import PanelModel, actuals, bins_until, held_out
 from models.base import DEFAULT_LEVELS
 from models.baselines import RollingForecast, to_frame
+from models.conformal import OnlineConformal
 from models.metrics import mase_scale
 from models.panel import Panel
 from traces.frames import Dataset, empty_events
 from traces.resample import resample
 
-MIN_RESIDUALS = 48
+POINT_BATCH = 20_000  # (series, origin) pairs per model call when a forecast recomputes past origins
 RESOURCES = ("cpu_millicores", "memory_mb", "gpus")
 
 
 @dataclass
 class TrainedForecaster:
-    """A fitted model, per-series interval offsets [P, L, H] in units of `scale` [P], and the programs."""
+    """A fitted model, the held-out residuals its online conformal intervals start from, and the programs."""
 
     model: PanelModel
     codes: np.ndarray
     width: pd.Timedelta
     horizon: int
     levels: tuple[int, ...]
-    offsets: np.ndarray  # [P, L, H]
+    residuals: np.ndarray  # [P, N, H] held-out forecast errors / `scale`, the calibration as of `trained_until`
+    residual_bins: np.ndarray  # [N, H] target bin of each residual, counted from `trained_until` (all < 0)
     scale: np.ndarray  # [P]
     programs: pd.DataFrame  # canonical programs frame rows of `codes`
     trained_until: pd.Timestamp  # end of the last bin learnt from
     min_history: int  # bins of history a forecast needs
+    conformal: OnlineConformal = field(default_factory=OnlineConformal)
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -87,59 +92,59 @@ class TrainedForecaster:
 
     def history(self, dataset: Dataset, end: pd.Timestamp | str | None = None) -> pd.DataFrame:
         """The bins of `dataset` a forecast at `end` uses (default: right after the data), at the model's bin
-        width: the `min_history` bins before `end`."""
+        width: the `history_bins` before `end`."""
         requests = dataset.requests
         if pd.Timedelta(dataset.freq) != self.width:
             requests = resample(requests, self.width)
         stop = pd.Timestamp(end) if end is not None else requests["ts"].max() + self.width
         if stop.tzinfo is None:
             stop = stop.tz_localize("UTC")
-        begin = stop - self.min_history * self.width
+        begin = stop - self.history_bins * self.width
         window = requests[(requests["ts"] >= begin) & (requests["ts"] < stop)]
         if window.empty:
-            raise ValueError(f"no data in the {self.min_history} bins of {self.width} before {stop}")
+            raise ValueError(f"no data in the {self.history_bins} bins of {self.width} before {stop}")
         return window.reset_index(drop=True)
+
+    @property
+    def history_bins(self) -> int:
+        """Bins of history a forecast is served with: the `min_history` it needs, then as many more as the
+        conformal window holds, whose origins recalibrate its intervals."""
+        return self.min_history + self.conformal.window
+
+    def recalibration_origins(self, panel: Panel) -> np.ndarray:
+        """Origins whose actuals recalibrate a forecast from the end of `panel`, then that forecast's own: those
+        after `trained_until` with `min_history` bins before them (as the forecast's own), in whole refresh
+        cycles of the conformal procedure (so the forecast's own origin recomputes the offsets)."""
+        first = max(bins_until(panel, self.trained_until), self.min_history)
+        refresh = self.conformal.refresh
+        cycles = max(panel.bins - first, 0) // refresh
+        return np.arange(panel.bins - cycles * refresh, panel.bins + 1)
 
     def forecast(
         self, requests: pd.DataFrame, events: pd.DataFrame | None = None, *, horizon: int | None = None
     ) -> pd.DataFrame:
-        """The canonical forecast frame for the `horizon` bins after the last bin of `requests`."""
+        """The canonical forecast frame for the `horizon` bins after the last bin of `requests`.
+
+        Intervals are recalibrated on the actuals in `requests`: the forecasts of the origins after
+        `trained_until` that the history holds are recomputed and run through online conformal before this one.
+        """
         horizon = horizon or self.horizon
         if not 1 <= horizon <= self.horizon:
             raise ValueError(f"horizon {horizon} outside 1..{self.horizon} (what the model was trained for)")
         panel = self.panel(requests, events)
         rows = pd.Index(self.codes).get_indexer(panel.codes)
-        origin = np.array([panel.bins])
-        point = np.maximum(self.model.point(panel, origin, horizon), 0.0)  # [P, 1, H]
-        offsets, scale = self.offsets[rows][:, :, :horizon], self.scale[rows]
-        quantiles = apply_offsets(point, offsets, scale, self.levels)
-        rolling = RollingForecast(origins=origin, yhat=point, quantiles=quantiles)
-        per_request = panel.programs.reindex(columns=list(RESOURCES))
-        return to_frame(rolling, panel.codes, panel.start, panel.width, resources=per_request)
-
-
-def apply_offsets(
-    point: np.ndarray, offsets: np.ndarray, scale: np.ndarray, levels: Sequence[int]
-) -> dict[int, np.ndarray]:
-    """Quantiles [P, O, H] per level: point + offset x scale, non-negative and non-crossing."""
-    out = {
-        level: np.maximum(point + offsets[:, k, None, :] * scale[:, None, None], 0.0) for k, level in enumerate(levels)
-    }
-    for low, high in itertools.pairwise(sorted(out)):
-        out[high] = np.maximum(out[high], out[low])
-    return out
-
-
-def calibrate(residual: np.ndarray, levels: Sequence[int], min_residuals: int = MIN_RESIDUALS) -> np.ndarray:
-    """Per-series quantiles [P, L, H] of scaled residuals [P, N, H]; pooled where a series has too few."""
-    finite = np.isfinite(residual)
-    pooled = np.nanpercentile(np.where(finite, residual, np.nan), levels, axis=(0, 1))  # [L, H]
-    offsets = np.repeat(pooled[None], len(residual), axis=0)  # [P, L, H]
-    enough = finite.sum(axis=1).min(axis=1) >= min_residuals  # [P]
-    if enough.any():
-        own = np.nanpercentile(residual[enough], levels, axis=1)  # [L, P', H]
-        offsets[enough] = np.moveaxis(own, 0, 1)
-    return offsets
+        origins = self.recalibration_origins(panel)  # then the forecast's own, the last
+        batches = np.array_split(origins, -(-len(origins) * len(rows) // POINT_BATCH))  # bounded memory per call
+        point = np.concatenate([self.model.point(panel, batch, horizon) for batch in batches], axis=1)  # [P, O, H]
+        point = np.maximum(point, 0.0)
+        trained = bins_until(panel, self.trained_until)  # a history that ends before it: the calibration as trained
+        warm = (self.residuals[rows][:, :, :horizon], self.residual_bins[:, :horizon] + trained)
+        issued = self.conformal.quantiles(
+            point, actuals(panel, origins, horizon), origins, self.scale[rows], self.levels, warm=warm
+        )
+        quantiles = {level: q[:, -1:] for level, q in issued.items()}  # [P, 1, H]
+        rolling = RollingForecast(origins=origins[-1:], yhat=point[:, -1:], quantiles=quantiles)
+        return to_frame(rolling, panel.codes, panel.start, panel.width, programs=panel.programs)
 
 
 def train(
@@ -148,9 +153,11 @@ def train(
     *,
     horizon: int = 12,
     levels: Sequence[int] = DEFAULT_LEVELS,
-    calibration_bins: int = 1152,
+    calibration_bins: int = 2016,
+    conformal: OnlineConformal | None = None,
 ) -> TrainedForecaster:
-    """Fit, calibrate intervals on the last `calibration_bins` bins held out, refit on all bins."""
+    """Fit on all but the last `calibration_bins` bins (a week, as the backtest; at most a quarter of them), keep
+    the residuals of its forecasts on them as the online conformal calibration, refit on all bins."""
     calibration_bins = min(calibration_bins, panel.bins // 4)
     split = panel.bins - calibration_bins
     if split < 2 * panel.season or calibration_bins < horizon + 1:
@@ -161,12 +168,8 @@ def train(
     if np.isnan(panel.values).any():
         bad = panel.codes[np.isnan(panel.values).any(axis=1)]
         raise ValueError(f"NaN request counts in {', '.join(map(str, bad[:5]))}")
-    scale = mase_scale(panel.values[:, :split], panel.season)
-    model.fit(panel.upto(split))
-    origins = np.arange(split, panel.bins - horizon + 1)
-    point = np.maximum(model.point(panel, origins, horizon), 0.0)
-    actual = panel.values[:, origins[:, None] + np.arange(horizon)[None, :]]
-    offsets = calibrate((actual - point) / scale[:, None, None], levels)
+    scale = mase_scale(panel.values, panel.season)
+    residuals, bins = held_out(model, panel, split, panel.bins, horizon, scale)
     model.fit(panel)
     programs = panel.programs.rename_axis("program_code").reset_index()
     return TrainedForecaster(
@@ -175,23 +178,42 @@ def train(
         width=panel.width,
         horizon=horizon,
         levels=tuple(levels),
-        offsets=offsets,
+        residuals=residuals,
+        residual_bins=bins - panel.bins,
         scale=scale,
         programs=programs,
         trained_until=panel.start + panel.bins * panel.width,
         min_history=2 * panel.season,
+        conformal=conformal or OnlineConformal(),
     )
 
 
 def update(trained: TrainedForecaster, panel: Panel) -> TrainedForecaster:
     """Warm start from a trained forecaster on newer data (the model's own `update`: LSTM fine-tune,
-    LightGBM continued boosting); intervals keep their calibration. Programs must be the trained ones."""
+    LightGBM continued boosting). The intervals recalibrate first: the residuals of the forecasts the model
+    served from origins after its `trained_until` (`min_history` bins before each) join its calibration, as at
+    serving. Programs must be the trained ones, all of them."""
     unknown = sorted(set(map(str, panel.codes)) - set(map(str, trained.codes)))
     if unknown:
         raise ValueError(f"update cannot add programs ({', '.join(unknown[:5])}): train a new model instead")
+    missing = sorted(set(map(str, trained.codes)) - set(map(str, panel.codes)))
+    if missing:
+        raise ValueError(f"update needs the data of every trained program; missing {', '.join(missing[:5])}")
     warm = getattr(trained.model, "update", None)
     if warm is None:
         raise ValueError(f"the model {trained.name} has no warm start; train it again instead")
+    panel = panel.select(pd.Index(panel.codes).get_indexer(trained.codes))  # rows in the trained order
+    horizon = trained.horizon
+    origins = np.arange(max(bins_until(panel, trained.trained_until), trained.min_history), panel.bins - horizon + 1)
+    end = max(panel.start + panel.bins * panel.width, trained.trained_until)
+    moved = round((end - trained.trained_until) / trained.width)  # bins the calibration's origin moves by
+    residuals, residual_bins = trained.residuals, trained.residual_bins - moved
+    if len(origins):  # new actuals, all after `trained_until`: the data end is the new one
+        point = np.maximum(trained.model.point(panel, origins, horizon), 0.0)  # [P, N, H] before the warm start
+        new = (actuals(panel, origins, horizon) - point) / trained.scale[:, None, None]
+        window = trained.conformal.window  # older residuals are never read
+        residuals = np.concatenate([residuals, new], axis=1)[:, -window:]
+        bins = origins[:, None] + np.arange(horizon)[None, :] - panel.bins  # [N, H] counted from the new end
+        residual_bins = np.concatenate([residual_bins, bins], axis=0)[-window:]
     warm(panel)
-    end = panel.start + panel.bins * panel.width
-    return replace(trained, trained_until=max(end, trained.trained_until))
+    return replace(trained, trained_until=end, residuals=residuals, residual_bins=residual_bins)

@@ -56,16 +56,17 @@ class GradientBoosting:
         level = _window_mean(values, origins, season) + 1.0  # [P, O]
         lagged = values[:, np.maximum(origins[:, None] - np.arange(1, self.lags + 1)[None, :], 0)]  # [P, O, L]
         targets = origins[:, None] + steps[None, :]  # [O, H]
+        clock = int((panel.start - panel.start.normalize()) / panel.width)  # bins from midnight to the first bin
+        calendar = targets + clock + panel.start.dayofweek * season  # [O, H] bins since the Monday before the panel
         day_ago = seasonal_naive_point(values, _pairs(origins, horizon), season).reshape(n_programs, n_origins, horizon)
         week_ago = np.where(targets - week >= 0, values[:, np.maximum(targets - week, 0)], np.nan)  # [P, O, H]
         means = [_window_mean(values, origins, w) for w in (12, 48, season)]  # [P, O] each
-        events = event_features(panel, horizon)
-        active = events["event_active"][:, np.minimum(targets, panel.bins - 1)]  # [P, O, H] (scheduled)
-        soon = events["event_soon"][:, np.minimum(origins, panel.bins - 1)]  # [P, O]
+        events = event_features(panel, horizon)  # [P, T + H]: the calendar of every target bin, known in advance
+        active = events["event_active"][:, targets]  # [P, O, H] (scheduled)
+        soon = events["event_soon"][:, origins]  # [P, O]
         change = active / events["event_active"][:, np.maximum(origins - 1, 0)][:, :, None]  # vs the last bin seen
-        at_target = np.minimum(targets, panel.bins - 1)
-        age = events["event_age"][:, at_target]  # [P, O, H] bins since the event started (news decays)
-        kinds = [events[f"active_{kind}"][:, at_target] for kind in EVENT_KINDS]  # [P, O, H] each
+        age = events["event_age"][:, targets]  # [P, O, H] bins since the event started (news decays)
+        kinds = [events[f"active_{kind}"][:, targets] for kind in EVENT_KINDS]  # [P, O, H] each
         profile = panel.programs.reindex(columns=list(PROFILE)).fillna(0.0).to_numpy(float)  # [P, R]
 
         def per_row(a: np.ndarray) -> np.ndarray:  # [P, O] -> [P, O, H]
@@ -74,8 +75,8 @@ class GradientBoosting:
         norm = level[:, :, None]  # [P, O, 1]
         columns = [
             np.broadcast_to(steps[None, None, :] + 1, (n_programs, n_origins, horizon)),  # step
-            np.broadcast_to((targets % season)[None], (n_programs, n_origins, horizon)),  # bin of day
-            np.broadcast_to(((targets // season) % 7)[None], (n_programs, n_origins, horizon)),  # day of week
+            np.broadcast_to((calendar % season)[None], (n_programs, n_origins, horizon)),  # bin of day
+            np.broadcast_to(((calendar // season) % 7)[None], (n_programs, n_origins, horizon)),  # day of week
             day_ago / norm,
             week_ago / norm,
             *[per_row(m) / norm for m in means],

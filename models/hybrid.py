@@ -44,8 +44,8 @@ class Hybrid:
         event multiplier between the last bin it saw and the target bin (what it cannot know)."""
         median = self.lstm.point(panel, origins, horizon)
         ridge = self.ridge.point(panel, origins, horizon)
-        active = event_features(panel, horizon)["event_active"]  # [P, T]
-        targets = np.minimum(origins[:, None] + np.arange(horizon)[None, :], panel.bins - 1)  # [O, H]
+        active = event_features(panel, horizon)["event_active"]  # [P, T + H]
+        targets = origins[:, None] + np.arange(horizon)[None, :]  # [O, H]
         change = active[:, targets] / active[:, np.maximum(origins - 1, 0)][:, :, None]  # [P, O, H]
         return np.stack([median, ridge, median * change], axis=3)
 

@@ -72,11 +72,12 @@ class Panel:
 
 
 def event_features(panel: Panel, horizon: int) -> dict[str, np.ndarray]:
-    """Per program and bin [P, T]: the multiplier of events active in the bin (all kinds, and per kind as
-    `active_<kind>`), the bins since the newest active event started (`event_age`, -1 when none), and the
-    strongest event starting within the next `horizon` bins (known in advance: scheduled jobs, campaigns,
-    announced news)."""
-    n_programs, n_bins = panel.values.shape
+    """Per program and bin [P, T + horizon], over the history's bins and the `horizon` bins after it (events
+    are a calendar known in advance, so every target bin of a forecast sees them, after the history as inside
+    it): the multiplier of events active in the bin (all kinds, and per kind as `active_<kind>`), the bins
+    since the newest active event started (`event_age`, -1 when none), and the strongest event starting
+    within the next `horizon` bins (scheduled jobs, campaigns, announced news)."""
+    n_programs, n_bins = len(panel.values), panel.bins + horizon
     active = np.ones((n_programs, n_bins))
     soon = np.zeros((n_programs, n_bins))
     started = np.full((n_programs, n_bins), -1.0)  # bin where the newest active event started

@@ -1,6 +1,8 @@
 """The forecasting jobs the CLI and the flows run: evaluate, train and register, warm-start update, promote.
 
-Each job is a few calls into the model modules; MLflow stays behind `models.registry`.
+Each job is a few calls into the model modules; MLflow stays behind `models.registry`. A trained model is only
+ever scored on bins after its `trained_until`, and the gate scores challenger and champion on one window in
+one run.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from models import registry
-from models.backtest import BacktestResult, PanelModel, backtest
+from models.backtest import BacktestResult, PanelModel, backtest, bins_until, split_point
 from models.catalog import make_model
-from models.evaluation import simulator_cost
+from models.evaluation import Comparison, Scores, simulator_cost
 from models.forecaster import TrainedForecaster, train
 from models.panel import Panel
 from models.plots import plot_forecast, plot_series_errors
@@ -49,15 +51,19 @@ class Evaluation:
 
 @dataclass
 class WarmStart:
-    """A model whose `fit` warm-starts a copy of a trained model (to backtest `update` honestly)."""
+    """A trained model in a backtest: `fit` copies it and, with `update`, warm-starts the copy on the bins given
+    when they reach past the `seen` bins it learnt (its trained_until); without, the copy is scored as trained."""
 
     base: PanelModel
+    seen: int
+    update: bool = True
     name: str = "update"
     model: PanelModel | None = field(default=None, repr=False)
 
     def fit(self, panel: Panel) -> WarmStart:
         self.model = copy.deepcopy(self.base)
-        self.model.update(panel)  # type: ignore[attr-defined]
+        if self.update and panel.bins > self.seen:
+            self.model.update(panel)  # type: ignore[attr-defined]
         return self
 
     def point(self, panel: Panel, origins: Any, horizon: int) -> Any:
@@ -74,11 +80,40 @@ def evaluate(
     test_fraction: float = 0.3,
     stride: int = 1,
     sim_modes: Sequence[str] = ("a",),
+    seen: int = 0,
 ) -> Evaluation:
+    """Backtest `model` on the last `test_fraction` of `panel` (never on its first `seen` bins) and cost it in the
+    simulator on the same window."""
     start = time.perf_counter()
-    result = backtest(model, panel, test_fraction=test_fraction, horizon=horizon, stride=stride)
+    result = backtest(model, panel, test_fraction=test_fraction, horizon=horizon, stride=stride, seen=seen)
     simulator = simulator_cost(dataset, panel, result, modes=sim_modes) if sim_modes else {}
     return Evaluation(result, simulator, time.perf_counter() - start)
+
+
+def evaluate_trained(
+    trained: TrainedForecaster,
+    dataset: Dataset,
+    panel: Panel,
+    *,
+    update: bool = False,
+    test_fraction: float = 0.3,
+    stride: int = 1,
+    sim_modes: Sequence[str] = ("a",),
+) -> Evaluation:
+    """A trained forecaster (warm-started on the bins before the window when `update`) on the last
+    `test_fraction` of `panel`, scored only on bins after its trained_until; NothingToScoreError when none follow."""
+    seen = bins_until(panel, trained.trained_until)
+    model = WarmStart(trained.model, seen, update=update, name=f"{trained.name}-update" if update else trained.name)
+    return evaluate(
+        model,
+        dataset,
+        panel,
+        horizon=trained.horizon,
+        test_fraction=test_fraction,
+        stride=stride,
+        sim_modes=sim_modes,
+        seen=seen,
+    )
 
 
 def plots(evaluation: Evaluation, panel: Panel, folder: Path, stem: str) -> list[Path]:
@@ -103,7 +138,7 @@ class Trained:
 def train_and_register(
     dataset: Dataset,
     panel: Panel,
-    model_name: str,
+    model: str | PanelModel,
     *,
     uri: str | None,
     name: str,
@@ -116,11 +151,18 @@ def train_and_register(
     plots_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> Trained:
-    """Backtest a fresh model, train it on everything, register it as the challenger (when `uri`)."""
+    """Backtest a fresh model, train it on everything, register it as the challenger (when `uri`). `model` is a
+    catalog name (with `params`) or a model to take the recipe from: `fit` relearns everything, so a copy of a
+    trained model (the champion's, when retraining) starts over with its hyperparameters."""
+
+    def fresh() -> PanelModel:
+        return make_model(model, seed, horizon, **(params or {})) if isinstance(model, str) else copy.deepcopy(model)
+
+    model_name = model if isinstance(model, str) else str(model.name)
     progress = progress or NullProgress()
     progress.stage(f"backtesting {model_name} and simulating its predictive policy")
     evaluation = evaluate(
-        make_model(model_name, seed, horizon, **(params or {})),
+        fresh(),
         dataset,
         panel,
         horizon=horizon,
@@ -130,7 +172,7 @@ def train_and_register(
     )
     progress.stage(f"training {model_name} on all {panel.bins} bins")
     start = time.perf_counter()
-    trained = train(make_model(model_name, seed, horizon, **(params or {})), panel, horizon=horizon)
+    trained = train(fresh(), panel, horizon=horizon)
     seconds = time.perf_counter() - start
     return _finish(trained, evaluation, seconds, panel, uri, name, plots_dir, progress, {"kind": "train"})
 
@@ -148,21 +190,16 @@ def update_and_register(
     plots_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> Trained:
-    """Warm-start the `alias` version on new data, backtest the warm start, register it as the challenger."""
+    """Warm-start the `alias` version on new data, backtest the warm start on bins after the version's
+    trained_until only, register it as the challenger. NothingToScoreError (nothing registered) without new bins."""
     progress = progress or NullProgress()
     progress.stage(f"loading models:/{name}@{alias}")
     base = registry.load(uri, name, alias)
     if not hasattr(base.model, "update"):
         raise ValueError(f"the {base.name} model has no warm start; run train instead")
-    progress.stage(f"backtesting the warm start of {base.name}")
-    evaluation = evaluate(
-        WarmStart(base.model, name=f"{base.name}-update"),
-        dataset,
-        panel,
-        horizon=base.horizon,
-        test_fraction=test_fraction,
-        stride=stride,
-        sim_modes=sim_modes,
+    progress.stage(f"backtesting the warm start of {base.name} after its trained_until {base.trained_until}")
+    evaluation = evaluate_trained(
+        base, dataset, panel, update=True, test_fraction=test_fraction, stride=stride, sim_modes=sim_modes
     )
     progress.stage(f"updating {base.name} on {panel.bins} bins")
     from models.forecaster import update
@@ -201,3 +238,74 @@ def _finish(
             tags=tags,
         )
     return Trained(trained, evaluation, seconds, registered, pictures)
+
+
+def compare(
+    challenger: TrainedForecaster,
+    champion: TrainedForecaster,
+    dataset: Dataset,
+    panel: Panel,
+    *,
+    test_fraction: float = 0.3,
+    stride: int = 3,
+) -> Comparison:
+    """Challenger and champion scored on one out-of-sample window of `panel`, in this run (the gate's input).
+
+    The window is the last `test_fraction` of the panel, cut to the bins after both models' trained_until.
+    When a day of it remains and both models know every program, both are scored as trained; otherwise (the
+    usual case: the challenger learnt the window) both recipes are refitted from scratch (`fit` relearns
+    everything) on the bins before the last `test_fraction` and scored after it, as a training backtest is.
+    """
+    horizon = min(challenger.horizon, champion.horizon)
+    seen = max(bins_until(panel, trained.trained_until) for trained in (challenger, champion))
+    codes = {str(code) for code in panel.codes}
+    known = codes <= {str(c) for c in challenger.codes} and codes <= {str(c) for c in champion.codes}
+    as_trained = known and panel.bins - max(split_point(panel, test_fraction, horizon), seen) >= panel.season
+    scores = []
+    for trained in (challenger, champion):
+        model = (
+            WarmStart(trained.model, seen, update=False, name=trained.name)
+            if as_trained
+            else copy.deepcopy(trained.model)
+        )
+        evaluation = evaluate(
+            model,
+            dataset,
+            panel,
+            horizon=horizon,
+            test_fraction=test_fraction,
+            stride=stride,
+            seen=seen if as_trained else 0,
+        )
+        metrics = evaluation.metrics()
+        scores.append(Scores(metrics[registry.MASE_METRIC], metrics.get(registry.COST_METRIC, float("nan"))))
+    origins = evaluation.result.origins
+    first = panel.start + int(origins.min()) * panel.width
+    end = panel.start + (int(origins.max()) + horizon) * panel.width
+    how = "both as trained (after both trained_until)" if as_trained else "both recipes refitted on the bins before it"
+    window = (
+        f"{first:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC ({len(codes)} programs, {len(origins)} origins), {how}"
+    )
+    return Comparison(scores[0], scores[1], window)
+
+
+def promote(
+    dataset: Dataset,
+    panel: Panel,
+    *,
+    uri: str,
+    name: str,
+    margin: float,
+    test_fraction: float = 0.3,
+    stride: int = 3,
+    progress: Progress | None = None,
+) -> registry.Promotion:
+    """The gate: challenger and champion scored on one window of `panel` in this run (`compare`); `champion`
+    moves only when the challenger beats it by `margin` on both MASE and simulator cost."""
+    progress = progress or NullProgress()
+
+    def scored(challenger: TrainedForecaster, champion: TrainedForecaster) -> Comparison:
+        progress.stage(f"scoring challenger {challenger.name} and champion {champion.name} on one window")
+        return compare(challenger, champion, dataset, panel, test_fraction=test_fraction, stride=stride)
+
+    return registry.promote(uri, name, margin, scored)

@@ -3,8 +3,9 @@
 A trained forecaster is logged as a pyfunc model with an explicit signature (input: recent history as
 program_code, ts, requests; output: the canonical forecast frame) into a registered model; versions carry
 the aliases `challenger` (newly trained) and `champion` (serving). `promote` applies the gate of
-`models.evaluation.gate` to the two aliases' logged scores and moves `champion` only when the challenger
-wins; the decision is written on the challenger's version as tags, so the registry UI shows why.
+`models.evaluation.gate` to both versions scored in the same run on one out-of-sample window (the caller's
+`compare`, e.g. `models.pipeline.compare`), and moves `champion` only when the challenger wins; the decision,
+both figures and the window are written on the challenger's version as tags, so the registry UI shows why.
 
 Scheduled events do not travel through the pyfunc interface (its input is a history frame); the flows and
 the CLI load the native forecaster with `load` and pass the events frame to `forecast`.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
-from models.evaluation import Decision, Scores, gate
+from models.evaluation import Comparison, Decision, Scores, gate
 from models.forecaster import RESOURCES, TrainedForecaster
 
 EXPERIMENT = "clonecast-forecasting"
@@ -43,7 +44,8 @@ MASE_METRIC, COST_METRIC = "backtest_mase", "sim_cost"
 
 
 class ForecastModel(PythonModel):
-    """pyfunc wrapper: history frame in, forecast frame out; MLflow's datetime columns are naive UTC."""
+    """pyfunc wrapper: history frame in, forecast frame out; MLflow's datetime columns are naive UTC. The
+    actuals in the history recalibrate the intervals, as in `TrainedForecaster.forecast`."""
 
     def __init__(self, trained: TrainedForecaster) -> None:
         self.trained = trained
@@ -171,11 +173,23 @@ def load(uri: str, name: str, alias: str = CHAMPION) -> TrainedForecaster:
 
 
 def load_pyfunc(uri: str, name: str, alias: str = CHAMPION) -> Any:
+    return _pyfunc(uri, f"models:/{name}@{alias}")
+
+
+def _pyfunc(uri: str, model_uri: str) -> Any:
     with tracking(uri):
         try:
-            return mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+            return mlflow.pyfunc.load_model(model_uri)
         except MlflowException as e:
-            raise ValueError(f"no model at models:/{name}@{alias} in {uri}: {e.message}") from e
+            raise ValueError(f"no model at {model_uri} in {uri}: {e.message}") from e
+
+
+def _version(uri: str, name: str, version: str) -> TrainedForecaster:
+    """The native forecaster of one version (what an alias pointed at when it was read)."""
+    wrapper = _pyfunc(uri, f"models:/{name}/{version}").unwrap_python_model()
+    if not isinstance(wrapper, ForecastModel):
+        raise ValueError(f"models:/{name}/{version} is not a clonecast forecaster")
+    return wrapper.trained
 
 
 def aliases(uri: str, name: str) -> dict[str, str]:
@@ -187,39 +201,43 @@ def aliases(uri: str, name: str) -> dict[str, str]:
             return {}
 
 
-def scores(client: MlflowClient, name: str, version: str) -> Scores:
-    run = client.get_run(str(client.get_model_version(name, version).run_id))
-    metrics = run.data.metrics
-    return Scores(mase=metrics.get(MASE_METRIC, float("nan")), sim_cost=metrics.get(COST_METRIC, float("nan")))
-
-
 @dataclass(frozen=True)
 class Promotion:
     decision: Decision
     challenger: str
     champion: str | None  # the champion's version before the decision
+    comparison: Comparison | None = None  # both scored on one window (None: no champion to compare with)
 
 
-def promote(uri: str, name: str, margin: float) -> Promotion:
-    """Gate the challenger against the champion; move `champion` to the challenger if it wins."""
+Compare = Callable[[TrainedForecaster, TrainedForecaster], Comparison]
+
+
+def promote(uri: str, name: str, margin: float, compare: Compare) -> Promotion:
+    """Gate the challenger against the champion, both scored now by `compare(challenger, champion)` on one
+    out-of-sample window (never the metrics each logged at its own training); move `champion` to the
+    challenger if it wins. The decision, both figures and the window are tagged on the challenger's version."""
     found = aliases(uri, name)
     if CHALLENGER not in found:
         raise ValueError(f"registered model {name!r} has no {CHALLENGER!r} version in {uri}")
     challenger, champion = found[CHALLENGER], found.get(CHAMPION)
+    comparison = None
+    if champion == challenger:
+        decision = Decision(False, f"version {challenger} is already the champion")
+    elif champion is None:
+        decision = gate(Scores(float("nan"), float("nan")), None, margin)
+    else:
+        comparison = compare(_version(uri, name, challenger), _version(uri, name, champion))
+        verdict = gate(comparison.challenger, comparison.champion, margin)
+        decision = Decision(verdict.promote, f"{verdict.reason}: {comparison.describe()}")
     with tracking(uri) as client:
-        if champion == challenger:
-            decision = Decision(False, f"version {challenger} is already the champion")
-        else:
-            decision = gate(
-                scores(client, name, challenger),
-                scores(client, name, champion) if champion else None,
-                margin,
-            )
-        client.set_model_version_tag(name, challenger, "gate", "promoted" if decision.promote else "rejected")
-        client.set_model_version_tag(name, challenger, "gate_reason", decision.reason)
+        tags = {"gate": "promoted" if decision.promote else "rejected", "gate_reason": decision.reason}
+        if comparison is not None:
+            tags |= comparison.tags() | {"gate_champion_version": str(champion)}
+        for key, value in tags.items():
+            client.set_model_version_tag(name, challenger, key, value)
         if decision.promote:
             client.set_registered_model_alias(name, CHAMPION, challenger)
-    return Promotion(decision, challenger, champion)
+    return Promotion(decision, challenger, champion, comparison)
 
 
 def log_evaluation(uri: str, name: str, metrics: dict[str, float], alias: str = CHAMPION) -> str:

@@ -52,7 +52,22 @@ def lstm_space(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
-SPACES: dict[str, Space] = {"lightgbm": lightgbm_space, "lstm": lstm_space}
+def hybrid_space(trial: optuna.Trial) -> dict[str, Any]:
+    """The hybrid's knobs (`lstm.<knob>`, `gbm.<knob>`, as `models.catalog.make_model` takes them): its LSTM
+    base's size and training around `LSTMForecaster`'s defaults, its LightGBM corrector's around `CORRECTOR`."""
+    return {
+        "lstm.lookback": trial.suggest_int("lstm.lookback", 24, 96, step=24),
+        "lstm.hidden": trial.suggest_categorical("lstm.hidden", [16, 32, 64]),
+        "lstm.epochs": trial.suggest_int("lstm.epochs", 4, 16),
+        "lstm.learning_rate": trial.suggest_float("lstm.learning_rate", 1e-3, 1e-2, log=True),
+        "gbm.n_estimators": trial.suggest_int("gbm.n_estimators", 50, 600, log=True),
+        "gbm.learning_rate": trial.suggest_float("gbm.learning_rate", 0.01, 0.3, log=True),
+        "gbm.num_leaves": trial.suggest_int("gbm.num_leaves", 8, 64, log=True),
+        "gbm.min_child_samples": trial.suggest_int("gbm.min_child_samples", 10, 200, log=True),
+    }
+
+
+SPACES: dict[str, Space] = {"hybrid": hybrid_space, "lightgbm": lightgbm_space, "lstm": lstm_space}
 
 
 def make_model(name: str, params: dict[str, Any], seed: int, *, horizon: int | None = None) -> PanelModel:

@@ -87,14 +87,14 @@ def seasonal_naive_forecast(
     origins = np.arange(first, counts.shape[1])
     season = int(SEASON / width)
     rolling = rolling_seasonal_naive(counts, origins, horizon, season, calibration_end=first)
-    duration_s = trace.duration_ms.mean(axis=1) / 1000.0
-    share = duration_s / width.total_seconds() / trace.concurrency  # containers per request in a bin
-    per_request = pd.DataFrame(
+    profile = pd.DataFrame(
         {
-            "cpu_millicores": trace.cpu_millicores * share,
-            "memory_mb": trace.memory_mb * share,
-            "gpus": trace.gpus * share,
+            "cpu_millicores": trace.cpu_millicores,
+            "memory_mb": trace.memory_mb,
+            "gpus": trace.gpus,
+            "concurrency": trace.concurrency,
+            "duration_ms": trace.duration_ms.mean(axis=1),
         },
         index=pd.Index(trace.codes),
     )
-    return to_frame(rolling, trace.codes, trace.start, width, per_request)
+    return to_frame(rolling, trace.codes, trace.start, width, profile)

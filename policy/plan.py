@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from clonecast.errors import DataValidationError
 from policy.allocate import Budget, Capacity, allocate, clone_values
 from policy.placement import HostArrays, latency_matrix, place
-from policy.targets import Objective, clones_needed, quantile_at
-from policy.trace import DEFAULT_COLD_START_S, DEFAULT_DURATION_MS
-from traces.frames import quantile_columns
+from policy.targets import Objective, clones_needed, quantile_at, ready_bin, warm_targets
+from traces.clones import DEFAULT_COLD_START_S, concurrencies, durations_s
+from traces.frames import forecast_frame, hosts_frame, programs_frame, quantile_columns
+
+if TYPE_CHECKING:
+    from data_checks.limits import Limits
+    from traces.progress import Progress
 
 State = dict[tuple[str, str], int]  # (program_code, host) -> clones
 
@@ -105,7 +110,12 @@ def plan_clones(
     latency: pd.DataFrame | None = None,
     settings: ManagerSettings | None = None,
 ) -> ClonePlan:
-    """Plan the clones for the next bin that can still be made warm in time, from the freshest forecast."""
+    """Plan the clones to hold now (`at`, default: the freshest forecast's origin) from the freshest forecast.
+
+    Per program: enough for the current bin and for the bin that clones asked for now must be warm for, a
+    cold start plus one decision interval ahead (the simulator's rule, `ready_bin`). A plan's decision
+    interval is one forecast bin: plans are remade with each new forecast, too late for the next bin.
+    """
     settings = settings or ManagerSettings()
     existing = existing or {}
     origin, frame = _freshest(forecast, at)
@@ -125,22 +135,28 @@ def plan_clones(
     cpu = profile["cpu_millicores"].to_numpy(float)
     gpus = profile["gpus"].fillna(0).to_numpy(np.int64)
     gpu_type = profile["gpu_type"].fillna("").astype(str).to_numpy(object)
-    concurrency = np.maximum(profile["concurrency"].fillna(1).to_numpy(np.int64), 1)
-    duration = (profile["duration_ms"] if "duration_ms" in profile else pd.Series(np.nan, index=codes)).fillna(
-        DEFAULT_DURATION_MS
-    ).to_numpy(float) / 1000.0
+    concurrency = concurrencies(profile)
+    duration = durations_s(profile)
 
     level = settings.objective.levels(cold, memory, gpus, width)  # [P]
     quantiles = {int(c[1:]): grid[c] for c in levels_available} or {50: grid["yhat"]}
     demand = quantile_at(level, quantiles)  # [P, S] requests per bin at each program's level
     schedule = clones_needed(demand, duration[:, None], concurrency, width)  # [P, S]
     first_bin = origin + (steps[0] - 1) * width
-    wanted = schedule[:, 0]
+    now_s = ((at if at is not None else origin) - first_bin).total_seconds()
+    current = min(max(int(now_s // width.total_seconds()), 0), len(steps) - 1)
+    ready = ready_bin(now_s, cold, width.total_seconds(), width.total_seconds(), len(steps))  # [P]
+    wanted = warm_targets(schedule, current, ready)
     levels_sorted = np.array(sorted(quantiles), float) / 100.0
     needed_by_level = np.stack(
-        [clones_needed(quantiles[k][:, :1], duration[:, None], concurrency, width)[:, 0] for k in sorted(quantiles)],
+        [
+            warm_targets(clones_needed(quantiles[k], duration[:, None], concurrency, width), current, ready)
+            for k in sorted(quantiles)
+        ],
         axis=1,
     )  # [P, L]
+    deciding = np.where(schedule[np.arange(len(codes)), ready] >= schedule[:, current], ready, current)  # [P]
+    for_bin = pd.DatetimeIndex([first_bin + int(b) * width for b in deciding])  # the bin `wanted` is for
     first_value = clone_values(
         needed_by_level, levels_sorted, cold, np.arange(len(codes)), np.ones(len(codes), np.int64)
     )
@@ -198,7 +214,7 @@ def plan_clones(
     placed = {str(codes[p]): 0 for p in range(len(codes))}
     for (p, _), c in after.items():
         placed[p] += c
-    actions = _actions(existing, after, codes, wanted, granted, level, first_bin)
+    actions = _actions(existing, after, codes, wanted, granted, level, for_bin)
     shortfall = tuple(
         {
             "program_code": str(codes[p]),
@@ -225,6 +241,48 @@ def plan_clones(
     )
 
 
+def plan_checked(
+    forecast: pd.DataFrame,
+    programs: pd.DataFrame,
+    hosts: pd.DataFrame,
+    *,
+    limits: Limits | None = None,
+    now: pd.Timestamp | None = None,
+    freq: pd.Timedelta | str | None = None,
+    source: str = "",
+    progress: Progress | None = None,
+    at: pd.Timestamp | None = None,
+    existing: State | None = None,
+    latency: pd.DataFrame | None = None,
+    settings: ManagerSettings | None = None,
+) -> ClonePlan:
+    """Validate the forecast (fresh by `now`), programs and hosts, then plan from them (`plan_clones`);
+    DataValidationError, carrying the report, when any check fails: nothing is planned from bad input."""
+    from data_checks import validate  # here: Great Expectations loads only when a plan is checked
+
+    report = validate(
+        forecast=forecast,
+        programs=programs,
+        hosts=hosts,
+        freq=freq,
+        limits=limits,
+        now=now,
+        source=source,
+        progress=progress,
+    )
+    if not report.success:
+        raise DataValidationError(report)
+    return plan_clones(
+        forecast_frame(forecast),
+        programs_frame(programs),
+        hosts_frame(hosts),
+        at=at,
+        existing=existing,
+        latency=latency,
+        settings=settings,
+    )
+
+
 def _actions(
     before: State,
     after: State,
@@ -232,7 +290,7 @@ def _actions(
     wanted: np.ndarray,
     granted: np.ndarray,
     level: np.ndarray,
-    bin_start: pd.Timestamp,
+    for_bin: pd.DatetimeIndex,
 ) -> tuple[Action, ...]:
     """Removals first (they free capacity), then clones; each with its reason."""
     index = {str(c): i for i, c in enumerate(codes)}
@@ -248,7 +306,7 @@ def _actions(
             why = "program not in the forecast: nothing predicted"
         else:
             why = (
-                f"q{level[p] * 100:.0f} forecast for {bin_start:%Y-%m-%d %H:%M} UTC wants {wanted[p]} clone(s), "
+                f"q{level[p] * 100:.0f} forecast for {for_bin[p]:%Y-%m-%d %H:%M} UTC wants {wanted[p]} clone(s), "
                 f"{granted[p]} granted"
             )
         action = Action("clone" if new > old else "remove", program, host, abs(new - old), new, why)

@@ -19,7 +19,7 @@ from policy.hybrid import HybridHistogram
 from policy.mode_a import keepalive_loaded
 from policy.mode_b import EmptyStart, PoolController, PoolObservation
 from policy.scaling import ScalingController, ScalingSettings
-from policy.targets import Objective, clones_needed, quantile_at
+from policy.targets import Objective, clones_needed, quantile_at, ready_bin, warm_targets
 from policy.trace import SimTrace
 
 KNATIVE_GRACE_S = 30.0  # scale-to-zero grace period
@@ -220,13 +220,11 @@ class ForecastController(EmptyStart):
         self.targets = targets  # [P, T] containers wanted per bin
         self.bin_s = trace.bin.total_seconds()
         self.cold_start_s = trace.cold_start_s
-        self.rows = np.arange(trace.programs)
 
     def target(self, obs: PoolObservation) -> np.ndarray:
         now = obs.tick * obs.tick_s
-        reach = now + self.cold_start_s + self.cadence_s  # the next decision would be too late for this bin
-        ahead = np.minimum((reach // self.bin_s).astype(np.int64), self.targets.shape[1] - 1)
-        return np.maximum(self.targets[:, obs.bin], self.targets[self.rows, ahead])
+        ahead = ready_bin(now, self.cold_start_s, self.cadence_s, self.bin_s, self.targets.shape[1])
+        return warm_targets(self.targets, obs.bin, ahead)
 
 
 @dataclass(frozen=True)

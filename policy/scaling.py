@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from policy.mode_b import EmptyStart, PoolObservation
+from policy.targets import ready_bin, warm_targets
 from policy.trace import SimTrace
 
 
@@ -154,7 +155,6 @@ class ScalingController(EmptyStart):
         self.bin_s = trace.bin.total_seconds()
         self.cold_start_s = trace.cold_start_s
         self.per_clone = trace.concurrency.astype(float)
-        self.rows = np.arange(trace.programs)
         self.window_bins = max(1, int(np.ceil(settings.stabilise_s / self.bin_s)))
         floor = np.zeros(trace.programs, np.int64) if floor is None else floor
         self.policy = ScalingPolicy(settings, floor, np.full(trace.programs, np.iinfo(np.int64).max))
@@ -165,9 +165,8 @@ class ScalingController(EmptyStart):
 
     def target(self, obs: PoolObservation) -> np.ndarray:
         now = obs.tick * obs.tick_s
-        reach = now + self.cold_start_s + self.cadence_s
-        ahead = np.minimum((reach // self.bin_s).astype(np.int64), self.targets.shape[1] - 1)
-        predicted = np.maximum(self.targets[:, obs.bin], self.targets[self.rows, ahead])
+        ahead = ready_bin(now, self.cold_start_s, self.cadence_s, self.bin_s, self.targets.shape[1])
+        predicted = warm_targets(self.targets, obs.bin, ahead)
         return self.policy.step(
             now,
             predicted,

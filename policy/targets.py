@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from traces.clones import clones_needed as clones_needed  # Little's law, shared with the forecast frame
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -63,21 +65,13 @@ def quantile_at(levels: np.ndarray, quantiles: dict[int, np.ndarray]) -> np.ndar
     return left * (1 - w) + right * w
 
 
-def clones_needed(
-    requests: np.ndarray,
-    duration_s: np.ndarray,
-    concurrency: np.ndarray,
-    bin: pd.Timedelta,
-    expected: np.ndarray | None = None,
-) -> np.ndarray:
-    """Clones that serve `requests` per bin by Little's law, at least one where a request is expected.
+def ready_bin(now_s: float, cold_start_s: np.ndarray, cadence_s: float, bin_s: float, bins: int) -> np.ndarray:
+    """Per program [P], the bin (0..bins-1; `now_s` counts from the start of bin 0) that clones asked for now
+    must be warm for: the one where now + the program's cold start + one decision interval falls, since
+    the next decision would be too late for it."""
+    return np.clip((now_s + cold_start_s + cadence_s) // bin_s, 0, bins - 1).astype(np.int64)
 
-    `requests` [P, ...] per bin; `duration_s` broadcastable to it; `concurrency` [P]; `expected` (same
-    shape as `requests`, default `requests`) is the count that decides "a request is expected", e.g. the
-    requests of a wider forecast bin the bin lies in.
-    """
-    shape = (-1,) + (1,) * (requests.ndim - 1)
-    busy = requests * duration_s / bin.total_seconds()  # mean requests in flight
-    need = np.ceil(busy / concurrency.reshape(shape) - 1e-9)
-    present = (requests if expected is None else expected) >= 1.0 - 1e-9
-    return np.where(present, np.maximum(need, 1), 0).astype(np.int64)
+
+def warm_targets(targets: np.ndarray, current: int, ready: np.ndarray) -> np.ndarray:
+    """Clones to hold now [P] of per-bin `targets` [P, T]: the current bin's, or the ready bin's when more."""
+    return np.maximum(targets[:, current], targets[np.arange(len(targets)), ready])

@@ -7,10 +7,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from traces.clones import DEFAULT_COLD_START_S, DEFAULT_DURATION_MS
 from traces.frames import Dataset
-
-DEFAULT_COLD_START_S = 1.0
-DEFAULT_DURATION_MS = 100.0  # when a trace records no execution time
 
 
 @dataclass(frozen=True)

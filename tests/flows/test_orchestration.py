@@ -46,6 +46,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     last_day = drifted["ts"] > drifted["ts"].max() - pd.Timedelta("1D")
     drifted.loc[last_day, "requests"] = drifted.loc[last_day, "requests"] * 6
     write_dataset(type(dataset)(drifted, dataset.programs, dataset.events, dataset.freq), folder / "drifted")
+    early = dataset.requests[~last_day]  # the champion learns all but the last day: drift and evaluate score that day
+    write_dataset(type(dataset)(early, dataset.programs, dataset.events, dataset.freq), folder / "history")
     asyncio.run(_forget_deployments())  # an earlier session's deployments, with the runs they left scheduled
     deploy = subprocess.run(
         ["bash", str(ROOT / "infra" / "services" / "deploy.sh")], env=os.environ.copy(), capture_output=True, text=True
@@ -54,8 +56,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     asyncio.run(_pause_schedules())  # no scheduled run fires in the middle of a test
     from flows.pipeline import promote_model, train_and_register
 
-    train_and_register(str(folder / "trace"), model="lightgbm", params={"n_estimators": 60}, stride=12)
-    promote_model()
+    train_and_register(str(folder / "history"), model="lightgbm", params={"n_estimators": 60}, stride=12)
+    promote_model(str(folder / "history"))
     yield {"folder": folder, "trace": str(folder / "trace"), "drifted": str(folder / "drifted"), "env": env}
     from mlflow import MlflowClient
 
@@ -281,8 +283,10 @@ def test_drift_event_starts_retraining_and_the_gate_decides(stack: dict[str, Any
     assert after.get("challenger") != before.get("challenger"), "the retrain run registered no challenger"
     with registry.tracking(uri) as client:
         tags = client.get_model_version(NAME, after["challenger"]).tags
-    assert tags.get("gate") in {"promoted", "rejected"} and tags.get("gate_reason")
+    assert tags.get("gate") in {"promoted", "rejected"} and tags.get("gate_reason") and tags.get("gate_window")
     assert np.isfinite(float(registry.aliases(uri, NAME)["champion"]))
+    with registry.tracking(uri) as client:  # the next tests score the champion on the day after its trained_until
+        client.set_registered_model_alias(NAME, registry.CHAMPION, before[registry.CHAMPION])
 
 
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"

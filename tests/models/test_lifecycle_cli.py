@@ -19,8 +19,17 @@ from traces.synthetic import SyntheticConfig, generate
 @pytest.fixture(scope="module")
 def trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("lifecycle")
-    write_dataset(generate(SyntheticConfig(programs=4, days=6, seed=8)), folder / "trace")
+    dataset = generate(SyntheticConfig(programs=4, days=6, seed=8))
+    write_dataset(dataset, folder / "trace")
+    early = dataset.requests[dataset.requests["ts"] <= dataset.requests["ts"].max() - pd.Timedelta("1D")]
+    write_dataset(type(dataset)(early, dataset.programs, dataset.events, dataset.freq), folder / "history")
     return folder / "trace"
+
+
+@pytest.fixture(scope="module")
+def history(trace: Path) -> Path:
+    """The trace without its last day (what the first champion learns; `update` then has a new day)."""
+    return trace.parent / "history"
 
 
 def run(*args: str) -> str:
@@ -29,18 +38,22 @@ def run(*args: str) -> str:
     return result.output
 
 
-def test_train_promote_predict_update(tmp_path: Path, trace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_promote_predict_update(
+    tmp_path: Path, trace: Path, history: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CLONECAST_STATE_DIR", str(tmp_path / "state"))
     uri = f"sqlite:///{tmp_path / 'state' / 'mlflow.db'}"
     out = tmp_path / "train.json"
     knobs = json.dumps({"n_estimators": 40})
-    run("train", "--trace", str(trace), "--model", "lightgbm", "--params", knobs, "--stride", "12", "--json", str(out))
+    run(
+        "train", "--trace", str(history), "--model", "lightgbm", "--params", knobs, "--stride", "12", "--json", str(out)
+    )
     scores = json.loads(out.read_text())
     assert scores["model"] == "lightgbm" and set(scores["coverage"]) == {"50", "80", "90"}
     assert scores["simulator"]["a"]["cost"] >= 0 and scores["version"] == "1"
     assert registry.aliases(uri, "clonecast-demand") == {"challenger": "1"}
 
-    assert "promoted" in run("promote")
+    assert "promoted" in run("promote", "--trace", str(history))
     forecast_file = tmp_path / "forecast.csv"
     run("predict", "--trace", str(trace), "--out", str(forecast_file))
     forecast = pd.read_csv(forecast_file)
@@ -49,7 +62,7 @@ def test_train_promote_predict_update(tmp_path: Path, trace: Path, monkeypatch: 
     run("update", "--trace", str(trace), "--stride", "12")
     versions = registry.aliases(uri, "clonecast-demand")
     assert versions == {"champion": "1", "challenger": "2"}
-    gate = CliRunner().invoke(app, ["promote", "--margin", "0.9", "--strict"])  # nobody beats by 90 %
+    gate = CliRunner().invoke(app, ["promote", "--trace", str(trace), "--margin", "0.9", "--strict", "--stride", "12"])
     assert gate.exit_code == 3 and "rejected" in gate.output
     assert registry.aliases(uri, "clonecast-demand")["champion"] == "1"
 
@@ -58,7 +71,7 @@ def test_bad_requests_get_clear_errors(tmp_path: Path, trace: Path, monkeypatch:
     monkeypatch.setenv("CLONECAST_STATE_DIR", str(tmp_path / "empty"))
     missing = CliRunner().invoke(app, ["predict", "--trace", str(trace)])
     assert missing.exit_code == 2 and "no model at models:/clonecast-demand@champion" in missing.output
-    nothing = CliRunner().invoke(app, ["promote"])
+    nothing = CliRunner().invoke(app, ["promote", "--trace", str(trace)])
     assert nothing.exit_code == 2 and "no 'challenger' version" in nothing.output
     knobs = CliRunner().invoke(app, ["train", "--trace", str(trace), "--model", "lightgbm", "--params", "{not json"])
     assert knobs.exit_code == 2 and "--params is not JSON" in knobs.output

@@ -11,7 +11,7 @@ import pytest
 
 from models import registry
 from models.baselines import SeasonalNaive
-from models.evaluation import Scores, gate
+from models.evaluation import Comparison, Scores, gate
 from models.forecaster import TrainedForecaster, train, update
 from models.gbm import GradientBoosting
 from models.panel import Panel
@@ -43,9 +43,10 @@ def test_forecast_frame_is_canonical_with_ordered_quantiles_and_resources(datase
     forecast_frame(frame)  # conforms to the schema
     q = [f"q{level}" for level in sorted(trained.levels)]
     assert (np.diff(frame[q].to_numpy(), axis=1) >= 0).all()
-    cpu = dataset.programs.set_index("program_code")["cpu_millicores"]
-    expected = frame["yhat"].to_numpy() * cpu.reindex(frame["program_code"].astype(str)).to_numpy()
-    assert np.allclose(frame["cpu_millicores"], expected)
+    profile = dataset.programs.set_index("program_code").reindex(frame["program_code"].astype(str))
+    in_flight = frame["yhat"].to_numpy() * profile["duration_ms"].to_numpy() / 1000.0 / 300.0  # Little's law
+    clones = np.where(frame["yhat"] >= 1, np.maximum(np.ceil(in_flight / profile["concurrency"].to_numpy()), 1), 0)
+    assert np.allclose(frame["cpu_millicores"], clones * profile["cpu_millicores"].to_numpy())
 
 
 def test_bad_requests_are_refused_with_the_reason(dataset, trained) -> None:  # type: ignore[no-untyped-def]
@@ -112,6 +113,11 @@ def test_gate_needs_a_margin_on_both_scores() -> None:
     assert not gate(Scores(float("nan"), 5.0), champion, 0.05).promote  # unknown score never wins
 
 
+def worse_on_mase(challenger: TrainedForecaster, champion: TrainedForecaster) -> Comparison:
+    """Scores of both on one window, as `models.pipeline.compare` gives them (tested in test_honest_evaluation)."""
+    return Comparison(Scores(mase=1.1, sim_cost=9.0), Scores(mase=1.0, sim_cost=10.0), "one window")
+
+
 def test_registry_round_trip_aliases_and_promotion(tmp_path: Path, dataset, trained) -> None:  # type: ignore[no-untyped-def]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     plot = tmp_path / "plot.png"
@@ -120,7 +126,7 @@ def test_registry_round_trip_aliases_and_promotion(tmp_path: Path, dataset, trai
         trained, uri=uri, name="demand", metrics={"backtest_mase": 1.0, "sim_cost": 10.0}, artifacts=[plot]
     )
     assert registry.aliases(uri, "demand") == {"challenger": first.version}
-    outcome = registry.promote(uri, "demand", margin=0.02)
+    outcome = registry.promote(uri, "demand", margin=0.02, compare=worse_on_mase)
     assert outcome.decision.promote and registry.aliases(uri, "demand")["champion"] == first.version
 
     recent = history(dataset)
@@ -135,11 +141,11 @@ def test_registry_round_trip_aliases_and_promotion(tmp_path: Path, dataset, trai
     assert (tmp_path / "mlartifacts").is_dir()  # artifacts next to the store, not in the cwd
 
     worse = registry.register(trained, uri=uri, name="demand", metrics={"backtest_mase": 1.1, "sim_cost": 9.0})
-    rejected = registry.promote(uri, "demand", margin=0.02)
+    rejected = registry.promote(uri, "demand", margin=0.02, compare=worse_on_mase)
     assert not rejected.decision.promote and "MASE" in rejected.decision.reason
     assert registry.aliases(uri, "demand") == {"champion": first.version, "challenger": worse.version}
     with registry.tracking(uri) as client:
         tags = client.get_model_version("demand", worse.version).tags
-    assert tags["gate"] == "rejected"
+    assert tags["gate"] == "rejected" and tags["gate_window"] == "one window" and tags["gate_champion_mase"] == "1.0"
     with pytest.raises(ValueError, match="no model"):
         registry.load(uri, "absent", "champion")

@@ -85,13 +85,13 @@ def test_timeout_stops_the_search_early(panel: Panel) -> None:
 
 
 def test_unknown_model_and_too_short_panel_are_refused(panel: Panel) -> None:
-    with pytest.raises(ValueError, match="known: lightgbm, lstm"):
+    with pytest.raises(ValueError, match="known: hybrid, lightgbm, lstm"):
         tune("prophet", panel, n_trials=1)
     with pytest.raises(ValueError, match="known"):
         make_model("prophet", {}, seed=1)
     with pytest.raises(ValueError, match="too short to tune"):
         tune("lightgbm", panel.upto(600), n_trials=1, space=tiny_space)
-    assert set(SPACES) == {"lightgbm", "lstm"}
+    assert set(SPACES) == {"hybrid", "lightgbm", "lstm"}
 
 
 @pytest.mark.parametrize("name", ["lightgbm", "lstm"])

@@ -60,3 +60,13 @@ def read_openb(path: Path, *, zones: int = 3, region: str = "openb") -> pd.DataF
     hosts["free_gpus"] = hosts["gpus"]
     hosts["_line"] = np.arange(2, len(hosts) + 2)
     return hosts
+
+
+def read_latency(path: Path) -> pd.DataFrame:
+    """A latency matrix (CSV): request source region per row (first column), host zone per column, milliseconds."""
+    table = pd.read_csv(path, index_col=0)
+    text = [str(c) for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if text or table.index.has_duplicates:
+        detail = f"non-numeric zone column(s) {text}" if text else "a source region listed twice"
+        raise TraceFormatError("expect_latency_matrix", str(path), f"{detail}: want milliseconds per region and zone")
+    return table
