@@ -27,18 +27,14 @@ CORRECTOR: dict[str, Any] = {"n_estimators": 300, "num_leaves": 31, "min_child_s
 
 
 @dataclass
-class Hybrid:
-    lstm: LSTMForecaster = field(default_factory=LSTMForecaster)
-    gbm: GradientBoosting = field(default_factory=lambda: GradientBoosting(**CORRECTOR))
-    ridge: OnlineRidge = field(default_factory=OnlineRidge)
-    stack_share: float = 0.5
-    name: str = "hybrid"
+class BaseForecasts:
+    """The corrector's extra features, from the hybrid's own LSTM and ridge (the same objects; no reference back
+    to the hybrid, so the model is a tree that pickle, deepcopy and Dask's tokenizer walk without a cycle)."""
 
-    def __post_init__(self) -> None:
-        self.gbm.extra = self.base_features
-        self.gbm.base_columns = (0, 1)  # the LSTM's median and the ridge
+    lstm: LSTMForecaster
+    ridge: OnlineRidge
 
-    def base_features(self, panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:
+    def __call__(self, panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:
         """Feature columns [P, O, H, 3]: the LSTM's median, the ridge's forecast (refitted only on bins before
         each origin's block, so never in-sample), and the LSTM's median scaled by the change of the scheduled
         event multiplier between the last bin it saw and the target bin (what it cannot know)."""
@@ -48,6 +44,19 @@ class Hybrid:
         targets = origins[:, None] + np.arange(horizon)[None, :]  # [O, H]
         change = active[:, targets] / active[:, np.maximum(origins - 1, 0)][:, :, None]  # [P, O, H]
         return np.stack([median, ridge, median * change], axis=3)
+
+
+@dataclass
+class Hybrid:
+    lstm: LSTMForecaster = field(default_factory=LSTMForecaster)
+    gbm: GradientBoosting = field(default_factory=lambda: GradientBoosting(**CORRECTOR))
+    ridge: OnlineRidge = field(default_factory=OnlineRidge)
+    stack_share: float = 0.5
+    name: str = "hybrid"
+
+    def __post_init__(self) -> None:
+        self.gbm.extra = BaseForecasts(self.lstm, self.ridge)
+        self.gbm.base_columns = (0, 1)  # the LSTM's median and the ridge
 
     def fit(self, panel: Panel) -> Hybrid:
         """Stacked: LightGBM learns from LSTM forecasts it has not been fitted on (an LSTM fitted on the first

@@ -128,7 +128,16 @@ def test_pickle_round_trip_gives_identical_forecasts(synthetic: tuple[Hybrid, Pa
     origins = np.array([panel.bins - 50, panel.bins])
     loaded = pickle.loads(pickle.dumps(model))
     assert np.array_equal(loaded.point(panel, origins, 12), model.point(panel, origins, 12))
-    assert getattr(loaded.gbm.extra, "__self__", None) is loaded  # its corrector reads its own LSTM
+    assert loaded.gbm.extra.lstm is loaded.lstm and loaded.gbm.extra.ridge is loaded.ridge  # its own base models
+
+
+def test_a_fitted_hybrid_is_a_tree_dask_can_tokenize(synthetic: tuple[Hybrid, Panel]) -> None:
+    """batch-predict ships the trained model to Dask workers, whose client tokenizes every argument by content:
+    a reference cycle (the corrector holding a method of the hybrid) recursed without end there."""
+    from dask.base import tokenize
+
+    model, _ = synthetic
+    assert tokenize(model)  # a RecursionError before the cycle was broken
 
 
 def test_update_fine_tunes_the_lstm_and_adds_corrector_trees() -> None:
