@@ -13,7 +13,6 @@ from models import registry
 from models.forecaster import train
 from models.gbm import GradientBoosting
 from models.panel import Panel
-from tests.flows.test_orchestration import services_env
 from tests.models.test_future_events import DATA, FIVE, KNOBS, campaign, campaign_ratio, with_events
 from traces.store import write_dataset
 from traces.synthetic import generate
@@ -21,10 +20,11 @@ from traces.synthetic import generate
 pytestmark = pytest.mark.orchestration
 
 
-def test_batch_predict_takes_a_validated_events_calendar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batch_predict_takes_a_validated_events_calendar(
+    prefect_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from flows.pipeline import DataError, batch_predict
 
-    monkeypatch.setenv("PREFECT_API_URL", services_env()["PREFECT_API_URL"])  # the real server, as the flows use
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     name = f"events-{os.getpid()}"
     monkeypatch.setenv("CLONECAST_TRACKING_URI", uri)

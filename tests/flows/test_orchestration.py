@@ -15,20 +15,15 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.flows.conftest import RUN, services_env
+
 pytestmark = pytest.mark.orchestration
 ROOT = Path(__file__).resolve().parents[2]
-RUN = Path(os.environ.get("CLONECAST_RUN_DIR", "/tmp/clonecast-run"))
 NAME = f"orchestration-{os.getpid()}"  # a registered model of this test session only
 
 
-def services_env() -> dict[str, str]:
-    path = RUN / "services.env"
-    assert path.exists(), f"{path} missing: start the services (make up)"  # fail, never skip
-    return dict(line.split("=", 1) for line in path.read_text().split() if "=" in line)
-
-
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def stack(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Environment of this module: the services, a state dir, a synthetic trace, a champion, deployments."""
     from traces.store import write_dataset
     from traces.synthetic import SyntheticConfig, generate
