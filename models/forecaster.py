@@ -32,7 +32,6 @@ from traces.frames import Dataset, empty_events
 from traces.resample import resample
 
 POINT_BATCH = 20_000  # (series, origin) pairs per model call when a forecast recomputes past origins
-RESOURCES = ("cpu_millicores", "memory_mb", "gpus")
 
 
 @dataclass

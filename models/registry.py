@@ -35,7 +35,8 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
 from models.evaluation import Comparison, Decision, Scores, gate
-from models.forecaster import RESOURCES, TrainedForecaster
+from models.forecaster import TrainedForecaster
+from traces.clones import CONTAINER
 
 EXPERIMENT = "clonecast-forecasting"
 logging.getLogger("mlflow").setLevel(logging.ERROR)  # its cloudpickle advice and table migrations are noise here
@@ -71,7 +72,7 @@ def signature(trained: TrainedForecaster) -> ModelSignature:
     ]
     columns += [ColSpec("long", "step"), ColSpec("double", "yhat")]
     columns += [ColSpec("double", f"q{level}") for level in sorted(trained.levels)]
-    columns += [ColSpec("double", name) for name in RESOURCES]
+    columns += [ColSpec("double", name) for name in CONTAINER]
     return ModelSignature(inputs=inputs, outputs=Schema(columns))
 
 

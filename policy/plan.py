@@ -17,8 +17,8 @@ import pandas as pd
 from clonecast.errors import DataValidationError
 from policy.allocate import Budget, Capacity, allocate, clone_values
 from policy.placement import HostArrays, latency_matrix, place
-from policy.targets import Objective, clones_needed, quantile_at, ready_bin, warm_targets
-from traces.clones import DEFAULT_COLD_START_S, concurrencies, durations_s
+from policy.targets import Objective, quantile_at, ready_bin, warm_targets
+from traces.clones import DEFAULT_COLD_START_S, clones_needed, concurrencies, durations_s
 from traces.frames import forecast_frame, hosts_frame, programs_frame, quantile_columns
 
 if TYPE_CHECKING:

@@ -19,8 +19,9 @@ from policy.hybrid import HybridHistogram
 from policy.mode_a import keepalive_loaded
 from policy.mode_b import EmptyStart, PoolController, PoolObservation
 from policy.scaling import ScalingController, ScalingSettings
-from policy.targets import Objective, clones_needed, quantile_at, ready_bin, warm_targets
+from policy.targets import Objective, quantile_at, ready_bin, warm_targets
 from policy.trace import SimTrace
+from traces.clones import clones_needed
 
 KNATIVE_GRACE_S = 30.0  # scale-to-zero grace period
 FORECAST_CADENCE_S = 5.0  # how often forecast-driven controllers act

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from traces.clones import clones_needed as clones_needed  # Little's law, shared with the forecast frame
-
 
 @dataclass(frozen=True)
 class Objective:

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from clonecast.cli import app
 from policy.allocate import Budget, Capacity, allocate, clone_values
 from policy.plan import ClonePlan, apply, plan_clones
-from policy.targets import Objective, clones_needed, quantile_at
+from policy.targets import Objective, quantile_at
+from traces.clones import clones_needed
 
 ORIGIN = pd.Timestamp("2026-01-05T12:00:00Z")
 
