@@ -35,10 +35,11 @@ deploy: up ## register the Prefect deployments of prefect.yaml (schedules, the d
 down: ## stop everything `make up` started
 	infra/down.sh
 
-lint: install ## ruff (lint + format) and mypy on the core packages
+lint: install ## ruff (lint + format), mypy on the packages, import-linter layer contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: install ## benchmarks (ratios against a baseline measured in the same run)
 	$(BIN)/python benchmarks/bench_ingest_validate.py

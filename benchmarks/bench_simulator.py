@@ -31,8 +31,8 @@ def main() -> int:
     if not args.trace.exists():
         print(f"skipped: {args.trace} not found (pass the Azure 2019 sample directory)")
         return 0
-    from policy.simulate import Setup, run_mode_a, run_mode_b
-    from policy.trace import sim_trace
+    from simulator.simulate import Setup, run_mode_a, run_mode_b
+    from simulator.trace import sim_trace
     from traces.loaders import load
 
     setup = Setup(sim_trace(load(args.trace).canonical()), warmup_bins=480)

@@ -21,14 +21,14 @@ from rich.table import Table
 from clonecast import __version__
 from clonecast.errors import ClonecastError, DataValidationError
 from clonecast.settings import Settings
-from policy.policies import POLICY_HELP
+from simulator.policies import POLICY_HELP
 from traces.formats import FORMAT_HELP, FORMATS
 from traces.frames import forecast_frame
 
 if TYPE_CHECKING:
     from clonecast.console import RichProgress
     from data_checks import Limits, ValidationReport
-    from policy.simulate import Setup
+    from simulator.simulate import Setup
     from traces.frames import Dataset
     from traces.synthetic import SyntheticConfig
 
@@ -102,7 +102,7 @@ def _main(
 def _duration(value: str | None) -> str | None:
     """Typer callback: a duration option such as 15min (checked, kept as text)."""
     if value is not None:
-        from traces.frames import parse_duration
+        from clonecast.settings import parse_duration
 
         try:
             parse_duration(value)
@@ -236,8 +236,8 @@ def ingest(
     Invalid input prints the failed expectations, exits 2 and writes nothing.
     """
     from clonecast.console import RichProgress, render_dataset, render_report
+    from clonecast.settings import parse_duration
     from data_checks import check_source
-    from traces.frames import parse_duration
     from traces.resample import resample as resample_requests
     from traces.store import write_dataset
 
@@ -478,9 +478,9 @@ def _setup(
     start: str | None,
 ) -> Setup:
     from data_checks import validate as run_validation
-    from policy.mode_b import PoolSettings
-    from policy.simulate import Setup
-    from policy.trace import sim_trace
+    from simulator.pool import PoolSettings
+    from simulator.simulate import Setup
+    from simulator.trace import sim_trace
     from traces.loaders.long import read_forecast
 
     dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
@@ -543,8 +543,8 @@ def simulate(
     cold starts, added latency, idle container-, memory- and GPU-seconds).
     """
     from clonecast.console import RichProgress, render_results, stdout
-    from policy.policies import make_policy
-    from policy.simulate import run_mode_a, run_mode_b
+    from simulator.policies import make_policy
+    from simulator.simulate import run_mode_a, run_mode_b
 
     _check_mode(mode, arrivals)
     settings = _settings()
@@ -582,8 +582,8 @@ def pareto(
 ) -> None:
     """Sweep every policy's knob and write the Pareto points (CSV + JSON) and plot (PNG, oracle marked)."""
     from clonecast.console import RichProgress, render_results, stdout
-    from policy.plots import plot_pareto
-    from policy.simulate import pareto as sweep
+    from simulator.plots import plot_pareto
+    from simulator.simulate import pareto as sweep
 
     _check_mode(mode, arrivals)
     settings = _settings()

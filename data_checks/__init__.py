@@ -1,6 +1,6 @@
 """Data checks: Great Expectations suites for the canonical frames and one `validate()` entry point."""
 
-from data_checks.limits import Limits
+from clonecast.settings import Limits
 from data_checks.report import ExpectationResult, ValidationReport
 from data_checks.validate import check_source, validate, validate_dataset
 

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clonecast.errors import DataValidationError
+
 
 @dataclass(frozen=True)
 class ExpectationResult:
@@ -84,8 +86,6 @@ class ValidationReport:
 
     def raise_for_failures(self) -> None:
         """Raise DataValidationError when any expectation failed."""
-        from clonecast.errors import DataValidationError
-
         if not self.success:
             raise DataValidationError(self)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from data_checks.limits import Limits
+from clonecast.settings import Limits
 from traces.frames import EVENT_KINDS, EVENTS, FORECAST, HOSTS, PROGRAMS, REQUESTS, UTC_NS, FrameSchema
 
 INTEGER_DTYPES = ["int64", "Int64", "int32", "Int32"]

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from clonecast.errors import TraceFormatError
+from clonecast.settings import Limits
 from data_checks.grid import grid_summary
-from data_checks.limits import Limits
 from data_checks.report import ExpectationResult, ValidationReport, plain
 from data_checks.suites import (
     SCHEMAS,

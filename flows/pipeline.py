@@ -466,9 +466,9 @@ DEMO_PARAMS: dict[str, dict[str, Any]] = {"lightgbm": {"stride": 12, "n_estimato
 @task(name="pareto plot")
 def pareto_plot(trace: str) -> str:
     """Mode A Pareto points of every policy family on the trace (seasonal-naive forecasts for predictive)."""
-    from policy.plots import plot_pareto
-    from policy.simulate import Setup, pareto
-    from policy.trace import sim_trace
+    from simulator.plots import plot_pareto
+    from simulator.simulate import Setup, pareto
+    from simulator.trace import sim_trace
 
     settings = _settings()
     matrices = sim_trace(load_valid.fn(trace))

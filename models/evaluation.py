@@ -33,8 +33,8 @@ def simulator_cost(
     memory_weight: float = MEMORY_WEIGHT,
 ) -> dict[str, Any]:
     """Mode A (and B) of the predictive policy on the backtest window, fed by the backtest's forecasts."""
-    from policy.simulate import Setup, run_mode_a, run_mode_b
-    from policy.trace import sim_trace
+    from simulator.simulate import Setup, run_mode_a, run_mode_b
+    from simulator.trace import sim_trace
 
     trace = sim_trace(dataset)
     rolling = RollingForecast(origins=result.origins, yhat=result.point, quantiles=result.quantiles)

@@ -1,2 +1,2 @@
-"""Cloning manager, placement, dynamic scaling policy and the trace-replay simulator (pure logic).
-Arrives with the simulator and cloning-manager issues."""
+"""Cloning manager (quantile targets, scarcity allocation, placement) and the dynamic scaling policy: pure logic,
+called alike by the simulator and the live controller."""

@@ -22,7 +22,7 @@ from traces.clones import DEFAULT_COLD_START_S, clones_needed, concurrencies, du
 from traces.frames import forecast_frame, hosts_frame, programs_frame, quantile_columns
 
 if TYPE_CHECKING:
-    from data_checks.limits import Limits
+    from clonecast.settings import Limits
     from traces.progress import Progress
 
 State = dict[tuple[str, str], int]  # (program_code, host) -> clones

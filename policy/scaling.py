@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from policy.mode_b import EmptyStart, PoolObservation
+from policy.observation import PoolView, Programs
 from policy.targets import ready_bin, warm_targets
-from policy.trace import SimTrace
 
 
 @dataclass(frozen=True)
@@ -137,12 +136,12 @@ def _within_budget(extra: np.ndarray, budget: int) -> np.ndarray:
     return out
 
 
-class ScalingController(EmptyStart):
-    """Mode B: the manager's per-bin targets through the scaling policy, acting a cold start ahead."""
+class ScalingController:
+    """The manager's per-bin targets through the scaling policy, acting a cold start ahead (simulator and live)."""
 
     def __init__(
         self,
-        trace: SimTrace,
+        trace: Programs,
         targets: np.ndarray,
         predicted_requests: np.ndarray,
         settings: ScalingSettings,
@@ -163,8 +162,8 @@ class ScalingController(EmptyStart):
     def journal(self) -> Journal:
         return self.policy.journal
 
-    def target(self, obs: PoolObservation) -> np.ndarray:
-        now = obs.tick * obs.tick_s
+    def target(self, obs: PoolView) -> np.ndarray:
+        now = obs.now_s
         ahead = ready_bin(now, self.cold_start_s, self.cadence_s, self.bin_s, self.targets.shape[1])
         predicted = warm_targets(self.targets, obs.bin, ahead)
         return self.policy.step(
@@ -174,5 +173,5 @@ class ScalingController(EmptyStart):
             obs.mean_inflight(10.0),
             self.per_clone,
             obs.warm + obs.warming,
-            used=obs.peak[:, max(0, obs.bin - self.window_bins) : obs.bin + 1].max(axis=1),
+            used=obs.peak_busy(max(0, obs.bin - self.window_bins)),
         )

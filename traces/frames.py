@@ -147,17 +147,6 @@ HOSTS = FrameSchema(
 SCHEMAS = {s.name: s for s in (REQUESTS, PROGRAMS, EVENTS, FORECAST, HOSTS)}
 
 
-def parse_duration(value: str, what: str = "duration") -> pd.Timedelta:
-    """A positive duration such as "5min" or "2h"; ValueError naming `what` otherwise."""
-    try:
-        width = pd.Timedelta(value)
-    except ValueError as e:
-        raise ValueError(f"{what} {value!r} is not a duration such as '5min' or '2h'") from e
-    if width <= pd.Timedelta(0):
-        raise ValueError(f"{what} {value!r} must be positive")
-    return width
-
-
 def freq_name(width: pd.Timedelta) -> str:
     """A bin width as a short pandas frequency string ("5min", "1s")."""
     name = str(pd.tseries.frequencies.to_offset(width).freqstr)

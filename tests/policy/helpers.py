@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from policy.trace import SimTrace
+from simulator.trace import SimTrace
 
 
 def trace(

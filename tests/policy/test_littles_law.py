@@ -19,9 +19,9 @@ from models.baselines import RollingForecast, to_frame
 from models.catalog import make_model
 from models.forecaster import train
 from models.panel import Panel
-from policy.forecasts import seasonal_naive_forecast
 from policy.plan import plan_checked
-from policy.trace import sim_trace
+from simulator.forecasts import seasonal_naive_forecast
+from simulator.trace import sim_trace
 from traces.frames import Dataset
 from traces.loaders import load
 from traces.loaders.hosts import read_hosts, read_latency

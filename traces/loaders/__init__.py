@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from clonecast.errors import TraceFormatError
-from traces.defaults import ProgramDefaults
+from clonecast.settings import ProgramDefaults
 from traces.formats import FORMATS
 from traces.frames import Dataset
 from traces.loaders import alibaba_genai, azure2019, huawei, long, series

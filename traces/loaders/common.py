@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from clonecast.errors import TraceFormatError
-from traces.defaults import ProgramDefaults
+from clonecast.settings import ProgramDefaults
 from traces.frames import UTC_NS
 
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")

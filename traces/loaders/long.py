@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from traces.defaults import ProgramDefaults
+from clonecast.settings import ProgramDefaults
 from traces.frames import (
     EVENTS,
     FORECAST,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from clonecast.errors import TraceFormatError
-from traces.defaults import ProgramDefaults
+from clonecast.settings import ProgramDefaults
 from traces.frames import Dataset, empty_events, freq_name
 from traces.loaders.common import default_programs, long_from_wide, time_grid
 from traces.progress import Progress

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from policy.trace import SimTrace
+from simulator.trace import SimTrace
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from policy.forecasts import ForecastView, forecast_view
-from policy.hybrid import HybridHistogram
-from policy.mode_a import keepalive_loaded
-from policy.mode_b import EmptyStart, PoolController, PoolObservation
 from policy.scaling import ScalingController, ScalingSettings
 from policy.targets import Objective, quantile_at, ready_bin, warm_targets
-from policy.trace import SimTrace
+from simulator.apps import keepalive_loaded
+from simulator.forecasts import ForecastView, forecast_view
+from simulator.histogram import HybridHistogram
+from simulator.pool import EmptyStart, PoolController, PoolObservation
+from simulator.trace import SimTrace
 from traces.clones import clones_needed
 
 KNATIVE_GRACE_S = 30.0  # scale-to-zero grace period
@@ -98,7 +98,7 @@ class KeepAlive:
 
 @dataclass(frozen=True)
 class Hybrid:
-    """SITW's hybrid histogram policy (policy/hybrid.py); Mode B keeps the last 10 minutes' peak while loaded."""
+    """SITW's hybrid histogram policy (simulator/histogram.py); Mode B keeps the last 10 minutes' peak while loaded."""
 
     params: HybridHistogram = field(default_factory=HybridHistogram)
 
@@ -254,6 +254,10 @@ class Seed:
         return ForecastController(trace, self.clones(trace, ctx))
 
 
+class ScaledController(ScalingController, EmptyStart):
+    """The cloning manager's scaling controller in the replay: the pool starts empty."""
+
+
 @dataclass(frozen=True)
 class Predictive:
     """Forecaster + cloning manager + dynamic scaling policy.
@@ -291,7 +295,7 @@ class Predictive:
         demand, view = self.demand(trace, ctx)
         per_bin = demand * (trace.bin / view.width)
         targets = clones_needed(per_bin, trace.duration_ms / 1000.0, trace.concurrency, trace.bin, expected=demand)
-        return ScalingController(trace, targets, per_bin, self.scaling)
+        return ScaledController(trace, targets, per_bin, self.scaling)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from models.baselines import rolling_seasonal_naive, to_frame
-from policy.trace import SimTrace
+from simulator.trace import SimTrace
 from traces.frames import quantile_columns
 
 SEASON = pd.Timedelta("1D")

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from policy.forecasts import forecast_view, seasonal_naive_forecast
-from policy.mode_a import ModeAResult, score
-from policy.mode_b import ModeBResult, PoolSettings, oracle_result, simulate_pool
-from policy.policies import KeepAlive, Oracle, Policy, Predictive, Seed, SimContext, decision_lead, make_policy
-from policy.trace import SimTrace
+from simulator.apps import ModeAResult, score
+from simulator.forecasts import forecast_view, seasonal_naive_forecast
+from simulator.policies import KeepAlive, Oracle, Policy, Predictive, Seed, SimContext, decision_lead, make_policy
+from simulator.pool import ModeBResult, PoolSettings, oracle_result, simulate_pool
+from simulator.trace import SimTrace
 from traces.progress import NullProgress, Progress
 
 REFERENCE = "keepalive:10"

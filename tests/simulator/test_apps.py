@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy.hybrid import HybridHistogram
-from policy.mode_a import keepalive_loaded, last_execution, score
-from policy.policies import SimContext, make_policy
-from policy.simulate import Setup, run_mode_a
+from simulator.apps import keepalive_loaded, last_execution, score
+from simulator.histogram import HybridHistogram
+from simulator.policies import SimContext, make_policy
+from simulator.simulate import Setup, run_mode_a
 from tests.policy.helpers import invoked_at, trace
 
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policy.mode_b import PoolObservation, PoolSettings, oracle_result, simulate_pool
-from policy.policies import ReactiveKpa, SimContext, make_policy
-from policy.simulate import Setup, run_mode_b
+from simulator.policies import ReactiveKpa, SimContext, make_policy
+from simulator.pool import PoolObservation, PoolSettings, oracle_result, simulate_pool
+from simulator.simulate import Setup, run_mode_b
 from tests.policy.helpers import invoked_at, trace
 
 AT_START = PoolSettings(arrivals="start")

@@ -15,8 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
-from policy.mode_a import cold_start_summary
-from policy.trace import SimTrace
+from simulator.apps import cold_start_summary
+from simulator.trace import SimTrace
 
 MAX_DURATION_S = 3600.0
 
@@ -37,6 +37,14 @@ class PoolObservation:
         self._cumulative = np.zeros((self._window, trace.programs), dtype=np.int64)  # ring of running sums
         self._total = np.zeros(trace.programs, dtype=np.int64)
         self._recorded = -1  # last tick recorded
+
+    @property
+    def now_s(self) -> float:
+        return self.tick * self.tick_s
+
+    def peak_busy(self, since_bin: int) -> np.ndarray:
+        """Most containers busy at once from bin `since_bin` through the current bin [P]."""
+        return self.peak[:, since_bin : self.bin + 1].max(axis=1)
 
     def past_counts(self) -> np.ndarray:
         """Invocations of the bins that have ended [P, bin]."""
