@@ -1,2 +1,2 @@
 """Actuators that turn clone plans into containers on Docker and Kubernetes hosts (the only place that
-imports docker / kubernetes). Arrives with the actuators issue."""
+imports docker / kubernetes)."""

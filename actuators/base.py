@@ -7,16 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from clonecast.errors import ClonecastError
+from clonecast.errors import ActuatorError
 from policy.plan import ClonePlan, State
-
-
-class ActuatorError(ClonecastError):
-    """An engine refused or failed an operation (the engine's own error is chained)."""
-
-
-class PlanError(ClonecastError):
-    """A plan that must not reach an engine (unknown host, negative count, no image, too many GPUs)."""
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from actuators.base import PlanError
+from clonecast.errors import PlanError
 from policy.plan import ClonePlan
 
 

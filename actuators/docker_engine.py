@@ -8,7 +8,8 @@ port (env `PORT`, label `clonecast.port`, the lowest free one in `PORTS`): no ne
 to set up halves the start time of a clone on a small host; `network="bridge"` isolates them instead.
 Only containers carrying clonecast's labels are ever touched, and every operation converges a (program, host)
 pair to a count, so applying twice changes nothing and a reconcile after a crash leaves neither orphans nor
-duplicates.
+duplicates. Idempotent engine calls (listing, removal, the health polls) are tried again on transient errors;
+what still fails is an ActuatorError with the engine's error chained.
 """
 
 from __future__ import annotations
@@ -21,12 +22,23 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import docker
 import docker.errors
 import pandas as pd
 from docker.types import DeviceRequest
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    retry_if_result,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+    wait_fixed,
+)
+from tenacity.wait import wait_base
 
 from actuators.base import ActuatorError, ApplyReport, Observation
 from actuators.checks import check_plan
@@ -43,6 +55,9 @@ BRIDGE_PORT = 8080  # the port clones serve on with network="bridge"
 LIVE_STATES = {"running", "restarting"}
 PARALLEL_STARTS = 16
 MIN_CPU_MILLICORES = 100.0  # below this the CFS quota starves the health check's exec
+ATTEMPTS = 4  # tries of an idempotent engine call before its error is reported
+BACKOFF: wait_base = wait_exponential(multiplier=0.2, max=2.0)  # 0.2, 0.4, 0.8 s between them
+T = TypeVar("T")
 
 
 def slug(text: str) -> str:
@@ -59,6 +74,42 @@ def engine_errors(what: str) -> Iterator[None]:
         raise ActuatorError(f"{what}: {e}") from e
     except OSError as e:  # the engine went away mid-call
         raise ActuatorError(f"{what}: engine unreachable ({e})") from e
+
+
+def transient(error: BaseException) -> bool:
+    """Worth another try: the engine unreachable (restarting), busy (5xx, 429) or mid-change (409)."""
+    if isinstance(error, docker.errors.APIError):
+        status = error.status_code
+        return status is not None and (status >= 500 or status in (409, 429))
+    return isinstance(error, OSError)
+
+
+def engine_call(what: str, call: Callable[[], T]) -> T:
+    """An idempotent engine call, tried again on transient errors (ATTEMPTS in all); its error as ActuatorError."""
+    retrying = Retrying(
+        retry=retry_if_exception(transient), stop=stop_after_attempt(ATTEMPTS), wait=BACKOFF, reraise=True
+    )
+    with engine_errors(what):
+        return retrying(call)
+
+
+def poll(what: str, done: Callable[[], bool], timeout: float, interval: float) -> bool:
+    """Call `done` every `interval` s until it holds (True) or `timeout` s have passed (False). Transient engine
+    errors count as "not yet"; any other error, or the last transient one at the timeout, is an ActuatorError."""
+    retrying = Retrying(
+        retry=retry_if_result(lambda ok: not ok) | retry_if_exception(transient),
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(interval),
+        retry_error_callback=_last_outcome,
+    )
+    with engine_errors(what):
+        return bool(retrying(done))
+
+
+def _last_outcome(state: RetryCallState) -> Any:
+    """The last attempt's answer, or its error raised again."""
+    assert state.outcome is not None
+    return state.outcome.result()
 
 
 class DockerActuator:
@@ -107,8 +158,11 @@ class DockerActuator:
     def containers(self, host: str, program: str | None = None) -> list[Any]:
         """clonecast's clones on a host (all states), optionally of one program."""
         labels = [f"{MANAGED}=true", f"{HOST}={host}"] + ([f"{PROGRAM}={program}"] if program else [])
-        with engine_errors(f"list clones on {host}"):  # sparse: one call, no inspect per container to race
-            found = self.client(host).containers.list(all=True, filters={"label": labels}, sparse=True)
+        client = self.client(host)
+        found = engine_call(  # sparse: one call, no inspect per container to race
+            f"list clones on {host}",
+            lambda: client.containers.list(all=True, filters={"label": labels}, sparse=True),
+        )
         return [c for c in found if _labels(c).get(TEMPLATE) != "true"]
 
     def observe(self) -> Observation:
@@ -192,8 +246,11 @@ class DockerActuator:
 
     def _free_ports(self, host: str, count: int) -> list[int]:
         """The `count` lowest ports of PORTS that no clone on the host's engine (any program, any state) holds."""
-        with engine_errors(f"list clone ports on {host}"):
-            found = self.client(host).containers.list(all=True, filters={"label": PORT}, sparse=True)
+        client = self.client(host)
+        found = engine_call(
+            f"list clone ports on {host}",
+            lambda: client.containers.list(all=True, filters={"label": PORT}, sparse=True),
+        )
         taken = {_labels(c).get(PORT) for c in found}
         free = [port for port in PORTS if str(port) not in taken][:count]
         if len(free) < count:
@@ -240,8 +297,11 @@ class DockerActuator:
         return created["Id"]
 
     def _remove(self, container: Any) -> None:
-        with engine_errors(f"remove clone {container.id[:12]}"), suppress(docker.errors.NotFound):
-            container.remove(force=True)  # NotFound: already gone, the goal is reached
+        def remove() -> None:
+            with suppress(docker.errors.NotFound):  # already gone: the goal is reached
+                container.remove(force=True)
+
+        engine_call(f"remove clone {container.id[:12]}", remove)
 
     def template(self, program: str, host: str) -> str:
         """A warmed template image for the program on a host, committed once and reused."""
@@ -265,13 +325,14 @@ def wait_all_healthy(actuator: DockerActuator, host: str, program: str, count: i
     """Seconds until `count` clones of a program on a host report healthy (one cheap list call per poll)."""
     start = time.perf_counter()
     labels = [f"{MANAGED}=true", f"{HOST}={host}", f"{PROGRAM}={program}"]
-    while time.perf_counter() - start < timeout:
-        with engine_errors(f"list healthy clones on {host}"):
-            healthy = actuator.client(host).containers.list(filters={"label": labels, "health": "healthy"}, sparse=True)
-        if len(healthy) >= count:
-            return time.perf_counter() - start
-        time.sleep(0.25)
-    raise ActuatorError(f"{program} on {host}: fewer than {count} healthy clones after {timeout:g} s")
+
+    def all_healthy() -> bool:
+        healthy = actuator.client(host).containers.list(filters={"label": labels, "health": "healthy"}, sparse=True)
+        return len(healthy) >= count
+
+    if not poll(f"list healthy clones on {host}", all_healthy, timeout, 0.25):
+        raise ActuatorError(f"{program} on {host}: fewer than {count} healthy clones after {timeout:g} s")
+    return time.perf_counter() - start
 
 
 def wait_all_serving(actuator: DockerActuator, host: str, program: str, count: int, *, timeout: float = 60.0) -> float:
@@ -282,19 +343,19 @@ def wait_all_serving(actuator: DockerActuator, host: str, program: str, count: i
     start = time.perf_counter()
     labels = [f"{MANAGED}=true", f"{HOST}={host}", f"{PROGRAM}={program}"]
     serving: set[str] = set()
-    while time.perf_counter() - start < timeout:
-        with engine_errors(f"list clones on {host}"):
-            running = actuator.client(host).containers.list(filters={"label": labels}, sparse=True)
-        for container in running:
+
+    def all_serving() -> bool:
+        for container in actuator.client(host).containers.list(filters={"label": labels}, sparse=True):
             if container.id in serving:
                 continue
             address = _address(container)
             if address and _answers(f"http://{address}/"):
                 serving.add(container.id)
-        if len(serving) >= count:
-            return time.perf_counter() - start
-        time.sleep(0.1)
-    raise ActuatorError(f"{program} on {host}: {len(serving)} of {count} clones serving after {timeout:g} s")
+        return len(serving) >= count
+
+    if not poll(f"list clones on {host}", all_serving, timeout, 0.1):
+        raise ActuatorError(f"{program} on {host}: {len(serving)} of {count} clones serving after {timeout:g} s")
+    return time.perf_counter() - start
 
 
 def _address(container: Any) -> str | None:
@@ -334,13 +395,17 @@ def _live(container: Any) -> bool:
 def wait_healthy(container: Any, timeout: float = 30.0) -> float:
     """Seconds until the container's health check passes (or it runs, when it has none)."""
     start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
+
+    def healthy() -> bool:
         container.reload()
         state = container.attrs.get("State", {})
         health = state.get("Health", {}).get("Status")
         if health == "healthy" or (health is None and state.get("Status") == "running"):
-            return time.perf_counter() - start
+            return True
         if state.get("Status") in ("exited", "dead"):
             raise ActuatorError(f"clone {container.name} exited: {state.get('Error') or state.get('ExitCode')}")
-        time.sleep(0.05)
-    raise ActuatorError(f"clone {container.name} not healthy after {timeout:g} s")
+        return False
+
+    if not poll(f"inspect clone {container.name}", healthy, timeout, 0.05):
+        raise ActuatorError(f"clone {container.name} not healthy after {timeout:g} s")
+    return time.perf_counter() - start

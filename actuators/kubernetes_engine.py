@@ -2,7 +2,9 @@
 
 A program's Deployment is created from a template (image, CPU/memory requests, `nvidia.com/gpu` limits,
 node affinity to the hosts the plan chose, spread over zones), or the user's own Deployment is adopted when
-it carries the annotation `clonecast.io/program: <code>` (then clonecast only scales it). Replicas are set
+it carries the annotation `clonecast.io/program: <code>` (then clonecast only scales it: its pod template,
+probes included, stays the user's). Clones carry a readiness and a liveness probe (by default the workload
+image's own health check, overridable per program), and only Ready pods count as warm clones. Replicas are set
 through the scale subresource with the observed resourceVersion; conflicts are retried. Pods that cannot be
 scheduled (Pending) are read back as capacity shortfall for the planner; failed pods, and pods running but
 not ready past a grace period, are deleted on reconcile so the Deployment replaces them. Client errors are
@@ -12,10 +14,11 @@ re-raised as ActuatorError.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -23,6 +26,8 @@ from typing import Any, TypeVar
 import pandas as pd
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_incrementing
+from tenacity.wait import wait_base
 from urllib3.exceptions import HTTPError
 
 from actuators.base import ActuatorError, ApplyReport, Observation
@@ -34,6 +39,10 @@ PROGRAM_ID = "clonecast.io/program-id"  # label: a DNS-safe id
 PROGRAM = "clonecast.io/program"  # annotation: the program code itself (also marks adopted Deployments)
 ZONE = "topology.kubernetes.io/zone"
 GPU = "nvidia.com/gpu"
+# the workload image's health check (infra/docker/workload/Dockerfile HEALTHCHECK): its httpd answers on $PORT
+WORKLOAD_CHECK = ("/bin/busybox", "sh", "-c", "/bin/busybox wget -q -O /dev/null http://127.0.0.1:${PORT:-8080}/")
+ATTEMPTS = 8  # tries of an API call before its error is reported
+BACKOFF: wait_base = wait_incrementing(start=0.2, increment=0.2)  # 0.2, 0.4, ... 1.4 s between them
 T = TypeVar("T")
 
 
@@ -56,23 +65,60 @@ def api_errors(what: str) -> Iterator[None]:
         raise ActuatorError(f"{what}: API server unreachable ({e})") from e
 
 
-def retry(call: Callable[[], T], attempts: int = 8, delay: float = 0.2) -> T:
-    """Retry a call on resourceVersion conflicts (HTTP 409) and brief API outages."""
-    for attempt in range(attempts):
-        try:
-            return call()
-        except ApiException as e:
-            if e.status != 409 or attempt == attempts - 1:
-                raise
-        except (HTTPError, OSError):
-            if attempt == attempts - 1:
-                raise
-        time.sleep(delay * (attempt + 1))
-    raise AssertionError("unreachable")
+def transient(error: BaseException, *, conflicts: bool = True) -> bool:
+    """Worth another try: the API server unreachable or busy (5xx, 429), or a resourceVersion conflict (409)
+    when `conflicts` (a create's 409 means it exists: not transient)."""
+    if isinstance(error, ApiException):
+        status = error.status or 0
+        return status >= 500 or status == 429 or (conflicts and status == 409)
+    return isinstance(error, (HTTPError, OSError))
+
+
+def retry(call: Callable[[], T], *, conflicts: bool = True) -> T:
+    """`call`, tried again on transient errors (ATTEMPTS in all); the last error is raised for `api_errors`."""
+    retrying = Retrying(
+        retry=retry_if_exception(partial(transient, conflicts=conflicts)),
+        stop=stop_after_attempt(ATTEMPTS),
+        wait=BACKOFF,
+        reraise=True,
+    )
+    return retrying(call)
+
+
+@dataclass(frozen=True)
+class Probes:
+    """The readiness and liveness probes of a clone's container (None: no such probe)."""
+
+    readiness: k8s.V1Probe | None
+    liveness: k8s.V1Probe | None
+
+    @classmethod
+    def workload(cls, cold_start_s: float = 0.0) -> Probes:
+        """The workload image's health check, as Docker runs it (every 2 s, 3 s timeout, 3 failures): not ready
+        while it fails; restarted after 3 failures 10 s apart, not before a cold start has passed."""
+        return cls(
+            readiness=exec_probe(WORKLOAD_CHECK, period_seconds=2, timeout_seconds=3, failure_threshold=3),
+            liveness=exec_probe(
+                WORKLOAD_CHECK,
+                initial_delay_seconds=math.ceil(cold_start_s),
+                period_seconds=10,
+                timeout_seconds=3,
+                failure_threshold=3,
+            ),
+        )
+
+
+def exec_probe(command: Sequence[str], **timing: int) -> k8s.V1Probe:
+    """A probe that runs `command` in the container (exit 0 = pass), with `V1Probe` timing fields."""
+    probe = k8s.V1Probe(**timing)
+    probe.var_exec = k8s.V1ExecAction(command=list(command))  # "exec": set by attribute, the keyword is an alias
+    return probe
 
 
 class KubernetesActuator:
-    """Deployments in one namespace; `hosts` are the cluster's nodes (host = node name)."""
+    """Deployments in one namespace; `hosts` are the cluster's nodes (host = node name).
+
+    `probes` overrides the clone probes per program code (default: `Probes.workload` after its cold start)."""
 
     def __init__(
         self,
@@ -82,8 +128,10 @@ class KubernetesActuator:
         hosts: pd.DataFrame,
         *,
         unready_grace_s: float = 60.0,
+        probes: Mapping[str, Probes] | None = None,
     ) -> None:
         self.unready_grace_s = unready_grace_s  # a running pod not ready for longer than this is failing
+        self.probes = dict(probes or {})
         self.apps = k8s.AppsV1Api(api)
         self.core = k8s.CoreV1Api(api)
         self.namespace = namespace
@@ -169,7 +217,7 @@ class KubernetesActuator:
         body: Any = self.template(program, nodes, replicas, plan)
         with api_errors(f"create the Deployment of {program}"):
             try:
-                retry(lambda: self.apps.create_namespaced_deployment(self.namespace, body))
+                retry(lambda: self.apps.create_namespaced_deployment(self.namespace, body), conflicts=False)
             except ApiException as e:
                 if e.status != 409:  # created by an earlier, interrupted reconcile: scale it instead
                     raise
@@ -206,7 +254,7 @@ class KubernetesActuator:
         for pod in failed:
             with api_errors(f"replace pod {pod.metadata.name}"):
                 try:
-                    self.core.delete_namespaced_pod(pod.metadata.name, self.namespace)
+                    retry(partial(self.core.delete_namespaced_pod, pod.metadata.name, self.namespace), conflicts=False)
                 except ApiException as e:
                     if e.status != 404:
                         raise
@@ -223,10 +271,14 @@ class KubernetesActuator:
         }
         limits = dict(requests) | ({GPU: str(gpus)} if gpus else {})
         labels = {PROGRAM_ID: ident, MANAGED_BY: "clonecast"}
+        cold_start_s = profile.get("cold_start_s")
+        probes = self.probes.get(program) or Probes.workload(0.0 if pd.isna(cold_start_s) else float(cold_start_s))
         container = k8s.V1Container(
             name="clone",
             image=str(profile["image"]),
             resources=k8s.V1ResourceRequirements(requests=requests | ({GPU: str(gpus)} if gpus else {}), limits=limits),
+            readiness_probe=probes.readiness,
+            liveness_probe=probes.liveness,
         )
         spread = k8s.V1TopologySpreadConstraint(
             max_skew=1,
@@ -282,7 +334,9 @@ def _failing(pod: Any, grace_s: float) -> bool:
 
 
 def _ready(pod: Any) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+    """Ready to serve: the pod's Ready condition (its readiness probes pass) and every container ready."""
+    ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+    return ready and all(c.ready for c in pod.status.container_statuses or [])
 
 
 def api_client(

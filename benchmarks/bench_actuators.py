@@ -1,6 +1,6 @@
 """Benchmark: the actuators on the real engines started by `make up`.
 
-Targets (issue 6): 50 Docker clones up and healthy in <= 10 s; reconcile 500 Deployments in <= 30 s.
+Targets: 50 Docker clones up and healthy in <= 10 s; reconcile 500 Deployments in <= 30 s.
 Also reports the start time of a cold clone (from the image) against a warm one (from a committed
 template). Baselines measured in the same run: one `docker run` of the same image (Docker), one scale
 call on an existing Deployment (Kubernetes).

@@ -1,4 +1,4 @@
-"""Benchmark and acceptance table of the forecasters (issue 4).
+"""Benchmark and acceptance table of the forecasters.
 
 1. Accuracy: rolling-origin backtests (last 30 %, horizon 12, 5-minute bins) of every model on the shared real
    series (Huawei datacentre 3, NASA and Twitter per minute resampled to 5 minutes) and the synthetic trace:

@@ -1,6 +1,6 @@
 """Benchmark: ingest + validate the Azure 2019 sample (1,350 functions x 1,440 minutes).
 
-Target (issue 2): <= 10 s on 2 cores for load + validate + conform + write. Printed against a baseline
+Target: <= 10 s on 2 cores for load + validate + conform + write. Printed against a baseline
 measured in the same process: a bare `pandas.read_csv` of the same invocations file (no checks, no
 reshaping), so the ratio says what clonecast's checks and canonical frames cost on top of parsing.
 

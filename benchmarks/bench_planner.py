@@ -1,6 +1,6 @@
 """Benchmark: the cloning manager on the Alibaba openb inventory (1,523 nodes).
 
-Targets (issue 5): plan 50,000 program codes onto the inventory in <= 2 s; a one-hour, 12-step plan
+Targets: plan 50,000 program codes onto the inventory in <= 2 s; a one-hour, 12-step plan
 update for 10,000 programs (new forecast, existing clones) in <= 1 s. The baseline, run in the same
 process, places one clone per program round-robin over hosts with no fit, latency or spread checks.
 

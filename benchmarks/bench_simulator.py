@@ -1,6 +1,6 @@
 """Benchmark: the simulator on the Azure 2019 sample (1,350 functions x 1,440 minutes, 8-hour warm-up).
 
-Targets (issue 3): Mode A for all baselines <= 10 s in total; Mode B <= 60 s per policy; peak memory
+Targets: Mode A for all baselines <= 10 s in total; Mode B <= 60 s per policy; peak memory
 <= 2 GB. Ratios are against keepalive:10 measured in the same run (the cheapest policy of each mode).
 
     python benchmarks/bench_simulator.py [TRACE_DIR] [--mode-b-policies p1,p2,...]

@@ -1,39 +1,63 @@
-"""The `clonecast` command line: each command calls the same library functions the flows call.
+"""The `clonecast` command line: each command parses its options, calls one job (the same the flows call) and
+renders what it returned.
 
-Exit codes: 0 success, 2 invalid data (or a usage error), 1 any other clonecast error; 3 the promotion gate
-rejected the challenger (promote --strict, retrain --ci); 4 nothing new to score (update: no bin after the
-champion's trained_until, nothing registered).
+Exit codes: 0 success, 2 invalid data, a bad option or a model not in the state the command needs, 1 any other
+clonecast error (an engine failed); 3 the promotion gate rejected the challenger (promote --strict, retrain --ci);
+4 nothing new to score (update: no bin after the champion's trained_until, nothing registered). Anything else is a
+bug in clonecast and ends with its traceback.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
-from collections.abc import Callable
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
+from typer.core import TyperGroup
 
 from clonecast import __version__
-from clonecast.errors import ClonecastError, DataValidationError
+from clonecast.errors import ClonecastError, DataValidationError, InputError, ModelError, NothingToScoreError
 from clonecast.settings import Settings
 from simulator.policies import POLICY_HELP
 from traces.formats import FORMAT_HELP, FORMATS
-from traces.frames import forecast_frame
 
 if TYPE_CHECKING:
     from clonecast.console import RichProgress
-    from data_checks import Limits, ValidationReport
     from simulator.simulate import Setup
-    from traces.frames import Dataset
-    from traces.synthetic import SyntheticConfig
+
+FAILED = 1  # an engine (or anything else clonecast did on purpose) failed
+INVALID = 2
+REJECTED = 3  # the gate kept the champion (promote --strict, retrain --ci)
+NOTHING_NEW = 4  # no bin after the model's trained_until: nothing scored, nothing registered
+
+
+class Commands(TyperGroup):
+    """Every command's clonecast errors as exit codes; any other exception is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from clonecast.console import render_report, stderr, stdout
+
+        try:
+            return super().invoke(ctx)
+        except DataValidationError as e:  # the failed expectations, with example rows
+            render_report(e.report)
+            raise typer.Exit(INVALID) from e
+        except NothingToScoreError as e:
+            stdout.print(f"[yellow]{e}[/yellow]: nothing registered, no metric changed")
+            raise typer.Exit(NOTHING_NEW) from e
+        except (InputError, ModelError) as e:
+            raise typer.BadParameter(str(e)) from e
+        except ClonecastError as e:
+            stderr.print(f"[red]error:[/red] {e}")
+            raise typer.Exit(FAILED) from e
+
 
 app = typer.Typer(
     name="clonecast",
+    cls=Commands,
     help="Forecast per-workload demand and clone containers before the requests arrive.\n\n"
     "Settings come from CLONECAST_* environment variables (e.g. CLONECAST_STATE_DIR, "
     "CLONECAST_LIMITS__MAX_AGE=15min); local state lives under ./.clonecast/.",
@@ -43,10 +67,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-INVALID = 2
-REJECTED = 3  # the gate kept the champion (promote --strict, retrain --ci)
-NOTHING_NEW = 4  # no bin after the model's trained_until: nothing scored, nothing registered
-
 
 TraceFormat = Enum("TraceFormat", {name: name for name in ("auto", *FORMATS)}, type=str)  # type: ignore[misc]
 CheckFormat = Enum("CheckFormat", {name: name for name in ("auto", *FORMATS, "forecast")}, type=str)  # type: ignore[misc]
@@ -54,27 +74,6 @@ FORMAT_DOC = "Input format; 'auto' tells it from the file name and header (forma
 FORMATS_EPILOG = "[bold]Formats[/bold]\n\n" + "\n\n".join(
     f"[bold]{name}[/bold]: {text}" for name, text in FORMAT_HELP.items()
 )
-
-PathArg = Annotated[Path, typer.Argument(help="Trace file or directory.", show_default=False)]
-EventsOpt = Annotated[
-    Path | None,
-    typer.Option("--events", help="Events CSV/Parquet: start, end, kind, magnitude, program_code."),
-]
-ProgramsOpt = Annotated[
-    Path | None,
-    typer.Option("--programs", help="Programs CSV/Parquet (resources per container); defaults apply otherwise."),
-]
-TzOpt = Annotated[
-    str | None,
-    typer.Option("--tz", help="Zone of timestamps written without an offset (e.g. UTC, Asia/Shanghai)."),
-]
-StartOpt = Annotated[
-    str | None,
-    typer.Option("--start", help="First bin of undated traces (azure2019, series), e.g. 2019-07-15T00:00Z."),
-]
-FreqOpt = Annotated[
-    str | None, typer.Option("--freq", help="Bin width for per-request logs and undated series, e.g. 1min.")
-]
 
 
 def _settings() -> Settings:
@@ -90,15 +89,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
-def _main(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
-    ] = False,
-) -> None:
-    """clonecast command line."""
-
-
 def _duration(value: str | None) -> str | None:
     """Typer callback: a duration option such as 15min (checked, kept as text)."""
     if value is not None:
@@ -109,6 +99,152 @@ def _duration(value: str | None) -> str | None:
         except ValueError as e:
             raise typer.BadParameter(str(e)) from e
     return value
+
+
+def _timestamp(value: str | None) -> str | None:
+    """Typer callback: a timestamp option such as 2026-01-05T00:00Z (checked, kept as text)."""
+    if value is not None:
+        import pandas as pd
+
+        try:
+            pd.Timestamp(value)
+        except ValueError as e:
+            raise typer.BadParameter(f"{value!r} is not a timestamp such as 2026-01-05T00:00:00Z") from e
+    return value
+
+
+def _dataset_name(value: str | None) -> str | None:
+    """Typer callback: a dataset name fit for the store."""
+    from jobs.data import dataset_name
+
+    if value is None:
+        return None
+    try:
+        return dataset_name(value)
+    except InputError as e:
+        raise typer.BadParameter(str(e)) from e
+
+
+def _model_option(model: str) -> str:
+    from models.catalog import MODELS
+
+    if model not in MODELS:
+        raise typer.BadParameter(f"unknown model {model!r}; one of {', '.join(MODELS)}")
+    return model
+
+
+def _sim_modes(sim: str) -> tuple[str, ...]:
+    modes = tuple(m for m in sim.replace(" ", "").split(",") if m and m != "none")
+    if any(m not in {"a", "b"} for m in modes):
+        raise typer.BadParameter(f"--sim {sim!r}: use a, b, a,b or none")
+    return modes
+
+
+def _params(text: str | None) -> dict[str, object]:
+    if not text:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise typer.BadParameter(f"--params is not JSON: {e}") from e
+    if not isinstance(params, dict):
+        raise typer.BadParameter("--params must be a JSON object, e.g. '{\"hidden\": 64}'")
+    return params
+
+
+def _check_mode(mode: str, arrivals: str) -> None:
+    if mode not in ("a", "b"):
+        raise typer.BadParameter(f"--mode must be a or b, not {mode!r}")
+    if arrivals not in ("uniform", "start"):
+        raise typer.BadParameter(f"--arrivals must be uniform or start, not {arrivals!r}")
+
+
+def _policies(specs: list[str]) -> list[str]:
+    from simulator.policies import make_policy
+
+    for spec in specs:
+        try:
+            make_policy(spec)
+        except InputError as e:
+            raise typer.BadParameter(str(e)) from e
+    return specs
+
+
+def _write_json(path: Path | None, payload: object) -> None:
+    from clonecast.console import stdout
+
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        stdout.print(f"json: {path}")
+
+
+PathArg = Annotated[Path, typer.Argument(help="Trace file or directory.", show_default=False)]
+EventsOpt = Annotated[
+    Path | None,
+    typer.Option("--events", help="Events CSV/Parquet: start, end, kind, magnitude, program_code."),
+]
+ProgramsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--programs",
+        help="Programs CSV/Parquet: resources per container, cold start, criticality (critical, standard, "
+        "best-effort); defaults apply otherwise.",
+    ),
+]
+TzOpt = Annotated[
+    str | None,
+    typer.Option("--tz", help="Zone of timestamps written without an offset (e.g. UTC, Asia/Shanghai)."),
+]
+StartOpt = Annotated[
+    str | None,
+    typer.Option("--start", help="First bin of undated traces (azure2019, series), e.g. 2019-07-15T00:00Z."),
+]
+FreqOpt = Annotated[
+    str | None, typer.Option("--freq", help="Bin width for per-request logs and undated series, e.g. 1min.")
+]
+TraceOpt = Annotated[Path, typer.Option("--trace", help="Trace file or directory (any format clonecast reads).")]
+FmtOpt = Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")]
+ForecasterOpt = Annotated[str, typer.Option("--model", "-m", help="hybrid, lstm, lightgbm or a baseline.")]
+HeldOutOpt = Annotated[float, typer.Option(min=0.05, max=0.9, help="Share of the series held out for the backtest.")]
+StrideOpt = Annotated[int, typer.Option(min=1, help="Bins between backtest origins in the held-out window.")]
+SimOpt = Annotated[
+    str, typer.Option("--sim", help="Simulator modes to cost the predictive policy in: a, b, a,b or none.")
+]
+ModelNameOpt = Annotated[
+    str | None, typer.Option("--name", help="Registered model name (default: settings.registered_model).")
+]
+MarginOpt = Annotated[
+    float | None, typer.Option(min=0, max=0.99, help="Relative gain needed (default: settings.promotion_margin).")
+]
+TrackingOpt = Annotated[
+    str | None, typer.Option("--tracking-uri", help="MLflow URI (default: SQLite under the state dir).")
+]
+ModeOpt = Annotated[str, typer.Option("--mode", help="a: app-level (loaded or not per bin); b: container pool.")]
+WarmupOpt = Annotated[
+    float, typer.Option("--warmup-minutes", min=0, help="Policies learn on this window; scoring starts after it.")
+]
+ForecastOpt = Annotated[
+    Path | None,
+    typer.Option("--forecast", help="Forecast CSV/Parquet for seed/predictive (default: seasonal naive made here)."),
+]
+TickOpt = Annotated[int, typer.Option("--tick-ms", min=10, help="Mode B time step in milliseconds.")]
+ArrivalsOpt = Annotated[
+    str, typer.Option("--arrivals", help="Mode B arrival times inside a bin: uniform (seeded) or start.")
+]
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """clonecast command line."""
+
+
+# -- data ----------------------------------------------------------------------------------------------
 
 
 @app.command(
@@ -139,27 +275,28 @@ def validate(
     valid. Nothing is written except the optional JSON report.
     """
     from clonecast.console import RichProgress, render_dataset, render_report
+    from jobs import data
 
     settings = _settings()
-    limits = settings.limits.model_copy(update={"max_age": max_age}) if max_age else settings.limits
+    limits = data.limits_with(settings, max_age)
+    dataset = None
     with RichProgress() as progress:
         if fmt.value == "forecast":
-            report = _check_forecast(path, programs, tz, settings, limits, progress)
-            dataset = None
+            report = data.check_forecast_file(
+                path, settings, programs=programs, tz=tz, limits=limits, progress=progress
+            )
         else:
-            from data_checks import check_source
-
-            dataset, report = check_source(
+            dataset, report = data.check(
                 path,
                 fmt.value,
+                settings,
+                limits=limits,
+                progress=progress,
                 events=events,
                 programs=programs,
                 tz=tz,
                 start=start,
                 freq=freq,
-                defaults=settings.program_defaults,
-                limits=limits,
-                progress=progress,
             )
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -169,43 +306,6 @@ def validate(
     render_report(report)
     if not report.success:
         raise typer.Exit(INVALID)
-
-
-def _check_forecast(
-    path: Path,
-    programs: Path | None,
-    tz: str | None,
-    settings: Settings,
-    limits: Limits,
-    progress: RichProgress,
-) -> ValidationReport:
-    from clonecast.errors import TraceFormatError
-    from data_checks import validate as run_validation
-    from data_checks.validate import report_from_error
-    from traces.loaders.long import read_forecast, read_programs
-
-    try:
-        forecast = read_forecast(path, tz=tz, progress=progress)
-        known = read_programs(programs, progress=progress) if programs else None
-    except TraceFormatError as e:
-        return report_from_error(e, source=str(path))
-    return run_validation(
-        forecast=forecast,
-        programs=known,
-        freq=settings.freq,
-        limits=limits,
-        source=str(path),
-        progress=progress,
-    )
-
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def _dataset_name(value: str | None) -> str | None:
-    if value is not None and not _NAME.match(value):
-        raise typer.BadParameter(f"{value!r}: use letters, digits, '.', '_' or '-' (at most 64)")
-    return value
 
 
 @app.command(epilog=FORMATS_EPILOG)
@@ -236,47 +336,29 @@ def ingest(
     Invalid input prints the failed expectations, exits 2 and writes nothing.
     """
     from clonecast.console import RichProgress, render_dataset, render_report
-    from clonecast.settings import parse_duration
-    from data_checks import check_source
-    from traces.resample import resample as resample_requests
-    from traces.store import write_dataset
+    from jobs import data
 
     settings = _settings()
     with RichProgress() as progress:
-        dataset, report = check_source(
+        stored = data.ingest(
             path,
             fmt.value,
+            settings,
+            name=name,
+            store=store,
+            resample=resample,
+            progress=progress,
             events=events,
             programs=programs,
             tz=tz,
             start=start,
             freq=freq,
-            defaults=settings.program_defaults,
-            limits=settings.limits,
-            progress=progress,
         )
-        if dataset is None or not report.success:
-            progress.stage("nothing written")
-        else:
-            progress.stage("conforming frames")
-            dataset = dataset.canonical()
-            if resample:
-                progress.stage(f"resampling to {resample}")
-                dataset.requests = resample_requests(dataset.requests, resample)
-                dataset.freq = parse_duration(resample)
-            progress.stage("writing parquet")
-            target = (store or settings.datasets_dir) / (name or _default_name(path))
-            write_dataset(dataset, target)
-    if dataset is None or not report.success:
-        render_report(report)
+    if stored.dataset is not None and stored.ok:
+        render_dataset(stored.dataset, title=f"ingested into {stored.target}")
+    render_report(stored.report)
+    if not stored.ok:
         raise typer.Exit(INVALID)
-    render_dataset(dataset, title=f"ingested into {target}")
-    render_report(report)
-
-
-def _default_name(path: Path) -> str:
-    stem = path.name.split(".")[0] or "dataset"
-    return re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:64]
 
 
 @app.command()
@@ -289,8 +371,10 @@ def generate(
     ] = None,
     programs: Annotated[int, typer.Option("--programs", min=1, help="Number of program codes.")] = 120,
     days: Annotated[int, typer.Option("--days", min=1, help="Length of the trace in days.")] = 21,
-    freq: Annotated[str, typer.Option("--freq", help="Bin width.")] = "5min",
-    start: Annotated[str, typer.Option("--start", help="First bin (UTC).")] = "2026-01-05T00:00:00Z",
+    freq: Annotated[str, typer.Option("--freq", callback=_duration, help="Bin width.")] = "5min",
+    start: Annotated[str, typer.Option("--start", callback=_timestamp, help="First bin (UTC).")] = (
+        "2026-01-05T00:00:00Z"
+    ),
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default: settings seed).")] = None,
     bursty_share: Annotated[float, typer.Option(min=0, max=1, help="Share of bursty programs.")] = 0.15,
     sparse_share: Annotated[float, typer.Option(min=0, max=1, help="Share of sparse programs.")] = 0.20,
@@ -325,36 +409,26 @@ def generate(
             median_rate=median_rate,
             dispersion=dispersion,
         )
-    except ValueError as e:
+    except InputError as e:
         raise typer.BadParameter(str(e)) from e
-    _store_synthetic(config, out or settings.datasets_dir / name, settings, plot=plot, name=name)
+    _synthesize(config, out or settings.datasets_dir / name, settings, plot=plot, name=name)
 
 
-def _store_synthetic(config: SyntheticConfig, target: Path, settings: Settings, *, plot: bool, name: str) -> Dataset:
+def _synthesize(config: Any, target: Path, settings: Settings, *, plot: bool, name: str) -> None:
     from clonecast.console import RichProgress, render_dataset, render_report, stdout
-    from data_checks import validate_dataset
-    from traces.plots import plot_trace
-    from traces.store import write_dataset
-    from traces.synthetic import generate as generate_trace
+    from jobs.data import synthesize
 
     with RichProgress() as progress:
-        progress.stage("generating synthetic trace")
-        dataset = generate_trace(config)
-        report = validate_dataset(dataset, limits=settings.limits, progress=progress)
-        if report.success:
-            progress.stage("writing parquet")
-            write_dataset(dataset, target)
-            if plot:
-                progress.stage("plotting")
-                picture = plot_trace(dataset, settings.plots_dir / f"{name}.png")
-    if not report.success:
-        render_report(report)
+        stored = synthesize(
+            config, target, settings, plot=settings.plots_dir / f"{name}.png" if plot else None, progress=progress
+        )
+    if not stored.ok or stored.dataset is None:
+        render_report(stored.report)
         raise typer.Exit(INVALID)
-    render_dataset(dataset, title=f"synthetic trace in {target}")
-    render_report(report)
-    if plot:
-        stdout.print(f"plot: {picture}")
-    return dataset
+    render_dataset(stored.dataset, title=f"synthetic trace in {target}")
+    render_report(stored.report)
+    if stored.picture is not None:
+        stdout.print(f"plot: {stored.picture}")
 
 
 @app.command()
@@ -371,6 +445,7 @@ def demo(
     import os
 
     from clonecast.console import stdout
+    from jobs.data import SYNTHETIC
     from traces.synthetic import SyntheticConfig
 
     if actuator not in ("dry-run", "docker"):
@@ -378,9 +453,8 @@ def demo(
     _model_option(model)
     settings = _settings()
     stdout.rule("clonecast demo: synthetic trace")
-    config = SyntheticConfig(seed=settings.seed)
-    target = settings.datasets_dir / "synthetic"
-    _store_synthetic(config, target, settings, plot=True, name="synthetic")
+    target = settings.datasets_dir / SYNTHETIC
+    _synthesize(SyntheticConfig(seed=settings.seed), target, settings, plot=True, name=SYNTHETIC)
     stdout.rule("pipeline: Prefect flows")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -417,52 +491,14 @@ def datasets(
     ),
 ) -> None:
     """List the datasets in the store with their size, span and source."""
-    from rich.table import Table
-
-    from clonecast.console import stdout
-    from traces.store import is_dataset_dir, read_manifest
+    from clonecast.console import render_datasets
+    from jobs.data import list_datasets
 
     root = store or _settings().datasets_dir
-    table = Table(title=f"datasets in {root}")
-    table.add_column("name", no_wrap=True, style="bold")
-    for column in ("format", "freq", "programs", "rows", "span (UTC)"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("source", overflow="fold")
-    found = sorted(p for p in root.iterdir() if is_dataset_dir(p)) if root.is_dir() else []
-    for path in found:
-        m = read_manifest(path)
-        rows = m.get("rows", {})
-        table.add_row(
-            path.name,
-            str(m.get("format")),
-            str(m.get("freq")),
-            str(m.get("programs")),
-            f"{rows.get('requests', 0):,}" if isinstance(rows, dict) else "?",
-            f"{str(m.get('start'))[:16]} .. {str(m.get('end'))[:16]}",
-            str(m.get("source")),
-        )
-    stdout.print(table if found else f"no datasets in {root}; try `clonecast demo` or `clonecast ingest PATH`")
+    render_datasets(root, list_datasets(root))
 
 
-def _refuse(report: ValidationReport, progress: RichProgress) -> NoReturn:
-    """Stop here, before anything uses the data: print the failed expectations and exit 2."""
-    from clonecast.console import render_report
-
-    progress.stop()
-    render_report(report)
-    raise typer.Exit(INVALID)
-
-
-def _valid_dataset(path: Path, fmt: str, settings: Settings, progress: RichProgress, **options: object) -> Dataset:
-    """Load and validate a trace; invalid data prints the report and exits 2 (nothing is simulated)."""
-    from data_checks import check_source
-
-    dataset, report = check_source(
-        path, fmt, defaults=settings.program_defaults, limits=settings.limits, progress=progress, **options
-    )
-    if dataset is None or not report.success:
-        _refuse(report, progress)
-    return dataset.canonical()
+# -- simulator -----------------------------------------------------------------------------------------
 
 
 def _setup(
@@ -476,57 +512,31 @@ def _setup(
     arrivals: str,
     tz: str | None,
     start: str | None,
+    programs: Path | None,
 ) -> Setup:
-    from data_checks import validate as run_validation
-    from simulator.pool import PoolSettings
-    from simulator.simulate import Setup
-    from simulator.trace import sim_trace
-    from traces.loaders.long import read_forecast
+    """The simulator's Setup from a validated trace (with its programs file, if any) and a validated forecast."""
+    from jobs import data, simulate
 
-    dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
-    progress.stage("building matrices")
-    matrices = sim_trace(dataset)
-    warmup = matrices.bins_for(warmup_minutes)
-    if warmup >= matrices.bins:
-        raise typer.BadParameter(f"--warmup-minutes {warmup_minutes:g} leaves no bins to score ({matrices.bins} bins)")
+    dataset = data.load_valid(trace, fmt, settings, progress=progress, tz=tz, start=start, programs=programs)
     frame = None
     if forecast is not None:
-        frame = read_forecast(forecast, tz=tz, progress=progress)
-        report = run_validation(forecast=frame, programs=dataset.programs, limits=settings.limits, source=str(forecast))
-        if not report.success:
-            _refuse(report, progress)
-        frame = forecast_frame(frame)
-    pool = PoolSettings(tick_s=tick_ms / 1000.0, seed=settings.seed, arrivals=arrivals)
-    return Setup(matrices, warmup, forecast=frame, horizon=settings.horizon, pool=pool)
-
-
-TraceOpt = Annotated[Path, typer.Option("--trace", help="Trace file or directory (any format clonecast reads).")]
-ModeOpt = Annotated[str, typer.Option("--mode", help="a: app-level (loaded or not per bin); b: container pool.")]
-WarmupOpt = Annotated[
-    float, typer.Option("--warmup-minutes", min=0, help="Policies learn on this window; scoring starts after it.")
-]
-ForecastOpt = Annotated[
-    Path | None,
-    typer.Option("--forecast", help="Forecast CSV/Parquet for seed/predictive (default: seasonal naive made here)."),
-]
-TickOpt = Annotated[int, typer.Option("--tick-ms", min=10, help="Mode B time step in milliseconds.")]
-ArrivalsOpt = Annotated[
-    str, typer.Option("--arrivals", help="Mode B arrival times inside a bin: uniform (seeded) or start.")
-]
-
-
-def _check_mode(mode: str, arrivals: str) -> None:
-    if mode not in ("a", "b"):
-        raise typer.BadParameter(f"--mode must be a or b, not {mode!r}")
-    if arrivals not in ("uniform", "start"):
-        raise typer.BadParameter(f"--arrivals must be uniform or start, not {arrivals!r}")
+        frame = data.read_valid_forecast(forecast, dataset.programs, settings, tz=tz, progress=progress)
+    return simulate.setup(
+        dataset,
+        settings,
+        warmup_minutes=warmup_minutes,
+        forecast=frame,
+        tick_ms=tick_ms,
+        arrivals=arrivals,
+        progress=progress,
+    )
 
 
 @app.command(epilog="[bold]Policies[/bold]\n\n" + "\n\n".join(f"[bold]{k}[/bold]: {v}" for k, v in POLICY_HELP.items()))
 def simulate(
     trace: TraceOpt,
     policy: Annotated[list[str], typer.Option("--policy", "-p", help="Policy (repeatable), e.g. keepalive:10.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    fmt: FmtOpt = "auto",
     mode: ModeOpt = "a",
     warmup_minutes: WarmupOpt = 480,
     forecast: ForecastOpt = None,
@@ -535,6 +545,7 @@ def simulate(
     arrivals: ArrivalsOpt = "uniform",
     tz: TzOpt = None,
     start: StartOpt = None,
+    programs: ProgramsOpt = None,
 ) -> None:
     """Replay a trace against warm-pool policies and report cold starts against wasted or idle memory.
 
@@ -542,33 +553,23 @@ def simulate(
     normalised to the fixed 10-minute keep-alive); Mode B simulates container pools (request-weighted
     cold starts, added latency, idle container-, memory- and GPU-seconds).
     """
-    from clonecast.console import RichProgress, render_results, stdout
-    from simulator.policies import make_policy
-    from simulator.simulate import run_mode_a, run_mode_b
+    from clonecast.console import RichProgress, render_results
+    from jobs.simulate import run
 
     _check_mode(mode, arrivals)
+    _policies(policy)
     settings = _settings()
-    for spec in policy:
-        try:
-            make_policy(spec)
-        except ValueError as e:
-            raise typer.BadParameter(str(e)) from e
     with RichProgress() as progress:
-        setup = _setup(trace, fmt, warmup_minutes, forecast, settings, progress, tick_ms, arrivals, tz, start)
-        results = (run_mode_a if mode == "a" else run_mode_b)(setup, policy, progress)
-    rows = [r.to_dict() for r in results]
+        setup = _setup(trace, fmt, warmup_minutes, forecast, settings, progress, tick_ms, arrivals, tz, start, programs)
+        rows = run(setup, mode, policy, progress)
     render_results(rows, mode, title=f"mode {mode} on {trace} (warm-up {warmup_minutes:g} min)")
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        payload = rows[0] if len(rows) == 1 else rows
-        json_out.write_text(json.dumps(payload, indent=2) + "\n")
-        stdout.print(f"json: {json_out}")
+    _write_json(json_out, rows[0] if len(rows) == 1 else rows)
 
 
 @app.command()
 def pareto(
     trace: TraceOpt,
-    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)] = "auto",
+    fmt: FmtOpt = "auto",
     mode: ModeOpt = "a",
     warmup_minutes: WarmupOpt = 480,
     forecast: ForecastOpt = None,
@@ -579,27 +580,25 @@ def pareto(
     arrivals: ArrivalsOpt = "uniform",
     tz: TzOpt = None,
     start: StartOpt = None,
+    programs: ProgramsOpt = None,
 ) -> None:
     """Sweep every policy's knob and write the Pareto points (CSV + JSON) and plot (PNG, oracle marked)."""
     from clonecast.console import RichProgress, render_results, stdout
-    from simulator.plots import plot_pareto
-    from simulator.simulate import pareto as sweep
+    from jobs.data import default_name
+    from jobs.simulate import sweep
 
     _check_mode(mode, arrivals)
     settings = _settings()
+    title = f"{trace.name}: mode {mode}, warm-up {warmup_minutes:g} min"
     with RichProgress() as progress:
-        setup = _setup(trace, fmt, warmup_minutes, forecast, settings, progress, tick_ms, arrivals, tz, start)
-        points = sweep(setup, mode, progress)
-        progress.stage("writing csv, json, png")
+        setup = _setup(trace, fmt, warmup_minutes, forecast, settings, progress, tick_ms, arrivals, tz, start, programs)
         folder = out or settings.state_dir / "pareto"
-        folder.mkdir(parents=True, exist_ok=True)
-        stem = folder / f"{_default_name(trace)}-mode-{mode}"
-        points.to_csv(stem.with_suffix(".csv"), index=False)
-        stem.with_suffix(".json").write_text(points.to_json(orient="records", indent=2) + "\n")
-        title = f"{trace.name}: mode {mode}, warm-up {warmup_minutes:g} min"
-        picture = plot_pareto(points, mode, stem.with_suffix(".png"), title)
+        points, files = sweep(setup, mode, folder, default_name(trace), title, progress)
     render_results(points.to_dict("records"), mode, title=title)
-    stdout.print(f"csv: {stem.with_suffix('.csv')}\njson: {stem.with_suffix('.json')}\nplot: {picture}")
+    stdout.print(f"csv: {files['csv']}\njson: {files['json']}\nplot: {files['plot']}")
+
+
+# -- clones --------------------------------------------------------------------------------------------
 
 
 @app.command()
@@ -607,7 +606,12 @@ def plan(
     forecast: Annotated[Path, typer.Option("--forecast", help="Forecast CSV/Parquet (canonical forecast frame).")],
     hosts: Annotated[Path, typer.Option("--hosts", help="Hosts CSV/Parquet, or an Alibaba openb node list.")],
     programs: Annotated[
-        Path, typer.Option("--programs", help="Programs CSV/Parquet, or a dataset directory (its programs frame).")
+        Path,
+        typer.Option(
+            "--programs",
+            help="Programs CSV/Parquet, or a dataset directory (its programs frame). Optional column criticality: "
+            "critical, standard (default) or best-effort; a cold start costs 4, 1 or 0.25 standard ones.",
+        ),
     ],
     json_out: Annotated[Path, typer.Option("--json", help="Write the clone plan here.")],
     existing: Annotated[
@@ -617,7 +621,10 @@ def plan(
         Path | None,
         typer.Option("--latency", help="CSV: request source region per row, host zone per column, milliseconds."),
     ] = None,
-    at: Annotated[str | None, typer.Option("--at", help="Plan as of this time (default: the freshest origin).")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", callback=_timestamp, help="Plan as of this time (default: the freshest origin)."),
+    ] = None,
     max_age: Annotated[
         str | None, typer.Option("--max-age", callback=_duration, help="Refuse forecasts older than this.")
     ] = None,
@@ -632,141 +639,108 @@ def plan(
     zones: Annotated[int, typer.Option(min=1, help="Zones to spread an openb node list over.")] = 3,
 ) -> None:
     """Turn a forecast into a clone plan: targets per program from the cold-start objective, scarcity
-    allocation (GPU first), placement on hosts (fit, latency, spread, minimal churn).
+    allocation (GPU first), placement on hosts (fit, latency, spread, minimal churn). A program's criticality
+    weighs its cold starts in all three: best-effort programs lose clones first, critical ones last.
 
     Invalid or stale inputs print the failed expectations and exit 2; nothing is planned from them.
+    `clonecast apply --plan` then carries the plan out.
     """
     import pandas as pd
 
-    from clonecast.console import RichProgress, render_plan
-    from policy.allocate import Budget
-    from policy.plan import ManagerSettings, plan_checked, state_from_frame
+    from clonecast.console import RichProgress, render_plan, stdout
+    from jobs import data
+    from jobs import plan as planning
     from policy.targets import Objective
-    from traces.loaders.hosts import read_hosts, read_latency
-    from traces.loaders.long import read_forecast, read_programs
-    from traces.store import is_dataset_dir, read_dataset
 
     settings = _settings()
-    limits = settings.limits.model_copy(update={"max_age": max_age}) if max_age else settings.limits
+    objective = Objective(
+        cost_per_cold_second=cost_per_cold_second,
+        cost_per_gb_hour=cost_per_gb_hour,
+        cost_per_gpu_hour=cost_per_gpu_hour,
+        target_cold_start_pct=target_cold_start_pct,
+    )
     with RichProgress() as progress:
         progress.stage("reading inputs")
-        try:
-            program_frame = read_dataset(programs).programs if is_dataset_dir(programs) else read_programs(programs)
-            forecast_rows = read_forecast(forecast)
-            host_frame = read_hosts(hosts, zones=zones)
-            latency_ms = read_latency(latency) if latency else None
-        except ClonecastError as e:
-            progress.stop()
-            raise typer.BadParameter(str(e)) from e
-        objective = Objective(
-            cost_per_cold_second=cost_per_cold_second,
-            cost_per_gb_hour=cost_per_gb_hour,
-            cost_per_gpu_hour=cost_per_gpu_hour,
-            target_cold_start_pct=target_cold_start_pct,
+        inputs = planning.read_inputs(forecast, programs, hosts, latency=latency, existing=existing, zones=zones)
+        result = planning.plan(
+            inputs,
+            settings,
+            limits=data.limits_with(settings, max_age),
+            at=pd.Timestamp(at) if at else None,
+            objective=objective,
+            max_clones=max_clones,
+            progress=progress,
         )
-        try:
-            result = plan_checked(
-                forecast_rows,
-                program_frame,
-                host_frame,
-                limits=limits,
-                freq=settings.freq,
-                source=f"{forecast} + {hosts} + {programs}",
-                progress=progress,
-                at=pd.Timestamp(at) if at else None,
-                existing=state_from_frame(pd.read_csv(existing)) if existing else None,
-                latency=latency_ms,
-                settings=ManagerSettings(objective=objective, budget=Budget(max_clones=max_clones)),
-            )
-        except DataValidationError as e:
-            _refuse(e.report, progress)
-        except ValueError as e:
-            progress.stop()
-            raise typer.BadParameter(str(e)) from e
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(result.to_json() + "\n")
+        planning.write(result, json_out)
     render_plan(result)
-    from clonecast.console import stdout
-
     stdout.print(f"plan: {json_out}")
 
 
-FmtOpt = Annotated[str, typer.Option("--format", "-f", help=FORMAT_DOC)]
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="Write the scores as JSON here.")]
-ForecasterOpt = Annotated[str, typer.Option("--model", "-m", help="hybrid, lstm, lightgbm or a baseline.")]
-HeldOutOpt = Annotated[float, typer.Option(min=0.05, max=0.9, help="Share of the series held out for the backtest.")]
-StrideOpt = Annotated[int, typer.Option(min=1, help="Bins between backtest origins in the held-out window.")]
-SimOpt = Annotated[
-    str, typer.Option("--sim", help="Simulator modes to cost the predictive policy in: a, b, a,b or none.")
-]
-ModelNameOpt = Annotated[
-    str | None, typer.Option("--name", help="Registered model name (default: settings.registered_model).")
-]
-MarginOpt = Annotated[
-    float | None, typer.Option(min=0, max=0.99, help="Relative gain needed (default: settings.promotion_margin).")
-]
-TrackingOpt = Annotated[
-    str | None, typer.Option("--tracking-uri", help="MLflow URI (default: SQLite under the state dir).")
-]
+class Engine(StrEnum):
+    docker = "docker"
+    kubernetes = "kubernetes"
 
 
-def _model_option(model: str) -> str:
-    from models.catalog import MODELS
+@app.command()
+def apply(
+    plan_file: Annotated[
+        Path, typer.Option("--plan", help="Clone plan JSON (from clonecast plan or the deploy flow).")
+    ],
+    actuator: Annotated[Engine, typer.Option("--actuator", help="The engine that runs the clones.")],
+    programs: Annotated[
+        Path, typer.Option("--programs", help="Programs CSV/Parquet, or a dataset directory (images, resources).")
+    ],
+    hosts: Annotated[
+        Path | None,
+        typer.Option("--hosts", help="Hosts CSV/Parquet (default: this machine's engine; the cluster's nodes)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would change.")] = False,
+    namespace: Annotated[str, typer.Option("--namespace", help="Kubernetes namespace of the clones.")] = "clonecast",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write what was done per pair as JSON here.")] = None,
+) -> None:
+    """Carry out a clone plan through an actuator (the deploy flow's job): every (program, host) pair the plan
+    covers converges to its desired clones, failing clones are replaced. The Docker Engine comes from
+    CLONECAST_DOCKER_HOST (or DOCKER_HOST), the cluster from CLONECAST_KUBECONFIG (or KUBECONFIG).
 
-    if model not in MODELS:
-        raise typer.BadParameter(f"unknown model {model!r}; one of {', '.join(MODELS)}")
-    return model
+    Exits 2 when the plan does not fit the programs or hosts (nothing is touched), 1 when the engine failed."""
+    from clonecast.console import render_applied
+    from jobs import apply as applying
+    from jobs.data import read_programs_any
+
+    settings = _settings()
+    clone_plan = applying.read_plan(plan_file)
+    fleet = applying.hosts(actuator.value, settings, hosts)
+    engine = applying.actuator(actuator.value, read_programs_any(programs), fleet, settings, namespace=namespace)
+    report = applying.apply(clone_plan, engine, dry_run=dry_run)
+    assert report is not None  # an engine was built
+    render_applied(report, f"{plan_file} via {actuator.value}" + (" (dry-run)" if dry_run else ""))
+    _write_json(json_out, report.to_dict())
 
 
-def _sim_modes(sim: str) -> tuple[str, ...]:
-    modes = tuple(m for m in sim.replace(" ", "").split(",") if m and m != "none")
-    if any(m not in {"a", "b"} for m in modes):
-        raise typer.BadParameter(f"--sim {sim!r}: use a, b, a,b or none")
-    return modes
+# -- models --------------------------------------------------------------------------------------------
 
 
-def _params(text: str | None) -> dict[str, object]:
-    if not text:
-        return {}
-    try:
-        params = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise typer.BadParameter(f"--params is not JSON: {e}") from e
-    if not isinstance(params, dict):
-        raise typer.BadParameter("--params must be a JSON object, e.g. '{\"hidden\": 64}'")
-    return params
+def _registry(settings: Settings, tracking_uri: str | None, name: str | None) -> tuple[str, str]:
+    """The MLflow URI and registered model name: the options, else the settings."""
+    return tracking_uri or settings.mlflow_uri, name or settings.registered_model
 
 
-def _print_scores(title: str, result: object, simulator: dict[str, dict[str, object]]) -> dict[str, object]:
+def _scores(title: str, evaluation: Any) -> dict[str, object]:
+    """Render a backtest's scores; the JSON payload."""
+    from clonecast.console import render_scores
+
+    render_scores(title, evaluation.result, evaluation.simulator)
+    return dict(evaluation.result.summary()) | {"simulator": evaluation.simulator}
+
+
+def _gate_verdict(what: str, promotion: Any, detail: str, fail: bool) -> None:
+    """Print the gate's decision; exit 3 when it rejected and `fail` (--strict, --ci)."""
     from clonecast.console import stdout
 
-    summary = result.summary()  # type: ignore[attr-defined]
-    per_series = result.per_series  # type: ignore[attr-defined]
-    table = Table(title=title)
-    for column in ("series", "mase", "wape", "pinball", *[c for c in per_series if c.startswith("coverage")]):
-        table.add_column(column, justify="left" if column == "series" else "right")
-    for name, row in per_series.head(30).iterrows():
-        table.add_row(str(name)[:40], *[f"{v:.3f}" for v in row.to_numpy()])
-    stdout.print(table)
-    if len(per_series) > 30:
-        stdout.print(f"({len(per_series) - 30} more series in the JSON)")
-    covered = summary["coverage"].get("80", float("nan"))
-    stdout.print(f"mean MASE {summary['mase']:.3f}, WAPE {summary['wape']:.3f}, 80 % interval coverage {covered:.3f}")
-    for mode, row in simulator.items():
-        stdout.print(
-            f"simulator mode {mode}, predictive policy on the same window: cold starts {row['cold_start_pct']:.2f} %, "
-            f"cost {row['cost']:.2f}"
-        )
-    return summary | {"simulator": simulator}
-
-
-def _write_json(path: Path | None, payload: object) -> None:
-    from clonecast.console import stdout
-
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-        stdout.print(f"json: {path}")
+    verdict = "[green]promoted[/green]" if promotion.decision.promote else "[yellow]rejected[/yellow]"
+    stdout.print(f"{what} {verdict} ({detail}): {promotion.decision.reason}")
+    if fail and not promotion.decision.promote:
+        raise typer.Exit(REJECTED)
 
 
 @app.command()
@@ -790,90 +764,29 @@ def backtest(
     Models: hybrid (LSTM + LightGBM over calendar and events), lstm, lightgbm, seasonal-naive, moving-average,
     ridge."""
     from clonecast.console import RichProgress
+    from jobs.backtest import score_model
+    from jobs.data import load_valid
     from models.catalog import make_model
     from models.panel import Panel
-    from models.pipeline import evaluate
 
     model, modes, knobs = _model_option(model), _sim_modes(sim), _params(params)
     settings = _settings()
     with RichProgress() as progress:
-        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
+        dataset = load_valid(trace, fmt, settings, progress=progress, tz=tz, start=start)
         progress.stage("building the 5-minute panel")
         panel = Panel.from_dataset(dataset, settings.freq)
         progress.stage(f"backtesting {model}")
-        try:
-            forecaster = make_model(model, settings.seed, settings.horizon, **knobs)
-            evaluation = evaluate(
-                forecaster,
-                dataset,
-                panel,
-                horizon=settings.horizon,
-                test_fraction=test_fraction,
-                stride=stride,
-                sim_modes=modes,
-            )
-        except (ValueError, TypeError) as e:
-            progress.stop()
-            raise typer.BadParameter(str(e)) from e
-    result = evaluation.result
-    title = f"{model} on {trace.name}: {len(result.origins)} origins x {settings.horizon} steps"
-    _write_json(json_out, _print_scores(title, result, evaluation.simulator))
-
-
-def _registry(settings: Settings, tracking_uri: str | None, name: str | None) -> tuple[str, str]:
-    """The MLflow URI and registered model name: the options, else the settings."""
-    return tracking_uri or settings.mlflow_uri, name or settings.registered_model
-
-
-def _gate_verdict(what: str, promotion: Any, detail: str, fail: bool) -> None:
-    """Print the gate's decision; exit 3 when it rejected and `fail` (--strict, --ci)."""
-    from clonecast.console import stdout
-
-    verdict = "[green]promoted[/green]" if promotion.decision.promote else "[yellow]rejected[/yellow]"
-    stdout.print(f"{what} {verdict} ({detail}): {promotion.decision.reason}")
-    if fail and not promotion.decision.promote:
-        raise typer.Exit(REJECTED)
-
-
-def _challenger(
-    trace: Path,
-    fmt: str,
-    model: str,
-    settings: Settings,
-    uri: str,
-    name: str,
-    load: dict[str, str | None],
-    then: Callable[[Dataset, Any], Any] | None = None,
-    **options: Any,
-) -> tuple[Any, Any]:
-    """Validate a trace, backtest and train `model`, register it as the challenger; then `then(dataset, panel)`
-    (the gate, on the same data)."""
-    from clonecast.console import RichProgress
-    from models.panel import Panel
-    from models.pipeline import train_and_register
-
-    with RichProgress() as progress:
-        dataset = _valid_dataset(trace, fmt, settings, progress, **load)
-        panel = Panel.from_dataset(dataset, settings.freq)
-        try:
-            outcome = train_and_register(
-                dataset,
-                panel,
-                model,
-                uri=uri,
-                name=name,
-                seed=settings.seed,
-                horizon=settings.horizon,
-                plots_dir=settings.plots_dir,
-                progress=progress,
-                **options,
-            )
-            if then is not None:
-                progress.stage("promotion gate")
-            return outcome, then(dataset, panel) if then is not None else None
-        except (ValueError, TypeError) as e:
-            progress.stop()
-            raise typer.BadParameter(str(e)) from e
+        evaluation = score_model(
+            make_model(model, settings.seed, settings.horizon, **knobs),
+            dataset,
+            panel,
+            horizon=settings.horizon,
+            test_fraction=test_fraction,
+            stride=stride,
+            sim_modes=modes,
+        )
+    title = f"{model} on {trace.name}: {len(evaluation.result.origins)} origins x {settings.horizon} steps"
+    _write_json(json_out, _scores(title, evaluation))
 
 
 @app.command()
@@ -894,35 +807,40 @@ def train(
     """Backtest a model, train it on the whole trace with calibrated intervals, and register it in MLflow as
     the `challenger` (params, metrics, forecast and per-series plots, a pyfunc model with its signature).
     `clonecast promote` then decides whether it becomes the `champion`."""
-    from clonecast.console import stdout
+    from clonecast.console import RichProgress, stdout
+    from jobs.data import load_valid
+    from jobs.train import train_and_register
+    from models.panel import Panel
 
     model, modes, knobs = _model_option(model), _sim_modes(sim), _params(params)
     settings = _settings()
     uri, registered_name = _registry(settings, tracking_uri, name)
-    outcome, _ = _challenger(
-        trace,
-        fmt,
-        model,
-        settings,
-        uri,
-        registered_name,
-        {"tz": tz, "start": start},
-        params=knobs,
-        test_fraction=test_fraction,
-        stride=stride,
-        sim_modes=modes,
-    )
-    title = f"{model} on {trace.name} (backtest)"
-    payload = _print_scores(title, outcome.evaluation.result, outcome.evaluation.simulator)
+    with RichProgress() as progress:
+        dataset = load_valid(trace, fmt, settings, progress=progress, tz=tz, start=start)
+        outcome = train_and_register(
+            dataset,
+            Panel.from_dataset(dataset, settings.freq),
+            model,
+            uri=uri,
+            name=registered_name,
+            seed=settings.seed,
+            horizon=settings.horizon,
+            params=knobs,
+            test_fraction=test_fraction,
+            stride=stride,
+            sim_modes=modes,
+            plots_dir=settings.plots_dir,
+            progress=progress,
+        )
+    payload = _scores(f"{model} on {trace.name} (backtest)", outcome.evaluation)
     stdout.print(f"trained in {outcome.seconds:.1f} s; plots: {', '.join(str(p) for p in outcome.plots)}")
     if outcome.registered is not None:
         stdout.print(
             f"registered [bold]{registered_name}[/bold] version {outcome.registered.version} as challenger "
             f"(run {outcome.registered.run_id}) in {uri}"
         )
-    _write_json(
-        json_out, payload | {"train_seconds": outcome.seconds, "version": getattr(outcome.registered, "version", None)}
-    )
+    version = getattr(outcome.registered, "version", None)
+    _write_json(json_out, payload | {"train_seconds": outcome.seconds, "version": version})
 
 
 @app.command()
@@ -944,41 +862,28 @@ def update(
     backtested on bins after the champion's trained_until only (the last --test-fraction of the trace, cut
     there). Exits 4 (nothing registered, no metric changed) when the trace holds no new bins to score."""
     from clonecast.console import RichProgress, stdout
-    from clonecast.errors import NothingToScoreError
+    from jobs.data import load_valid
+    from jobs.train import update_and_register
     from models.panel import Panel
-    from models.pipeline import update_and_register
 
     modes = _sim_modes(sim)
     settings = _settings()
     uri, registered_name = _registry(settings, tracking_uri, name)
     with RichProgress() as progress:
-        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
-        panel = Panel.from_dataset(dataset, settings.freq)
-        try:
-            outcome = update_and_register(
-                dataset,
-                panel,
-                uri=uri,
-                name=registered_name,
-                alias=alias,
-                test_fraction=test_fraction,
-                stride=stride,
-                sim_modes=modes,
-                plots_dir=settings.plots_dir,
-                progress=progress,
-            )
-        except NothingToScoreError as e:
-            progress.stop()
-            stdout.print(f"[yellow]{e}[/yellow]: nothing registered, no metric changed")
-            raise typer.Exit(NOTHING_NEW) from e
-        except (ValueError, TypeError) as e:
-            progress.stop()
-            raise typer.BadParameter(str(e)) from e
-    payload = _print_scores(
-        f"warm start on {trace.name} (backtest after trained_until)",
-        outcome.evaluation.result,
-        outcome.evaluation.simulator,
-    )
+        dataset = load_valid(trace, fmt, settings, progress=progress, tz=tz, start=start)
+        outcome = update_and_register(
+            dataset,
+            Panel.from_dataset(dataset, settings.freq),
+            uri=uri,
+            name=registered_name,
+            alias=alias,
+            test_fraction=test_fraction,
+            stride=stride,
+            sim_modes=modes,
+            plots_dir=settings.plots_dir,
+            progress=progress,
+        )
+    payload = _scores(f"warm start on {trace.name} (backtest after trained_until)", outcome.evaluation)
     stdout.print(f"updated in {outcome.seconds:.1f} s")
     if outcome.registered is not None:
         stdout.print(f"registered {registered_name} version {outcome.registered.version} as challenger")
@@ -1002,22 +907,24 @@ def promote(
     30 %), and the challenger becomes champion only if it beats the champion by the margin on both the MASE
     and the simulator cost. The decision, both figures and the window are tagged on the challenger's version."""
     from clonecast.console import RichProgress
+    from jobs.data import load_valid
+    from jobs.gate import promote as run_gate
     from models.panel import Panel
-    from models.pipeline import promote as run_gate
 
     settings = _settings()
     uri, registered_name = _registry(settings, tracking_uri, name)
     threshold = settings.promotion_margin if margin is None else margin
     with RichProgress() as progress:
-        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
-        panel = Panel.from_dataset(dataset, settings.freq)
-        try:
-            outcome = run_gate(
-                dataset, panel, uri=uri, name=registered_name, margin=threshold, stride=stride, progress=progress
-            )
-        except (ValueError, TypeError) as e:
-            progress.stop()
-            raise typer.BadParameter(str(e)) from e
+        dataset = load_valid(trace, fmt, settings, progress=progress, tz=tz, start=start)
+        outcome = run_gate(
+            dataset,
+            Panel.from_dataset(dataset, settings.freq),
+            uri=uri,
+            name=registered_name,
+            margin=threshold,
+            stride=stride,
+            progress=progress,
+        )
     champion = "v" + outcome.champion if outcome.champion else "none"
     _gate_verdict(f"{registered_name}: challenger v{outcome.challenger}", outcome, f"champion was {champion}", strict)
 
@@ -1038,25 +945,33 @@ def retrain(
     """Train a challenger on the trace and put it through the promotion gate, which scores it and the
     champion on one out-of-sample window of the same trace (what CI and the drift automation run). With --ci
     the exit code says whether the challenger was promoted (0) or not (3)."""
-    from models.pipeline import promote as run_gate
+    from clonecast.console import RichProgress
+    from jobs.data import load_valid
+    from jobs.gate import promote as run_gate
+    from jobs.train import train_and_register
+    from models.panel import Panel
 
     model = _model_option(model)
     settings = _settings()
     uri, registered_name = _registry(settings, tracking_uri, name)
     threshold = settings.promotion_margin if margin is None else margin
-    outcome, decision = _challenger(
-        trace,
-        fmt,
-        model,
-        settings,
-        uri,
-        registered_name,
-        {"tz": tz, "start": start},
-        then=lambda dataset, panel: run_gate(
-            dataset, panel, uri=uri, name=registered_name, margin=threshold, stride=stride
-        ),
-        stride=stride,
-    )
+    with RichProgress() as progress:
+        dataset = load_valid(trace, fmt, settings, progress=progress, tz=tz, start=start)
+        panel = Panel.from_dataset(dataset, settings.freq)
+        outcome = train_and_register(
+            dataset,
+            panel,
+            model,
+            uri=uri,
+            name=registered_name,
+            seed=settings.seed,
+            horizon=settings.horizon,
+            stride=stride,
+            plots_dir=settings.plots_dir,
+            progress=progress,
+        )
+        progress.stage("promotion gate")
+        decision = run_gate(dataset, panel, uri=uri, name=registered_name, margin=threshold, stride=stride)
     metrics = outcome.evaluation.metrics()
     scores = f"{model}, MASE {metrics['backtest_mase']:.3f}, simulator cost {metrics.get('sim_cost', float('nan')):.2f}"
     _gate_verdict(f"{registered_name} v{decision.challenger}", decision, scores, ci)
@@ -1079,28 +994,18 @@ def predict(
     Scheduled events (the trace's events table, or an --events file validated in its place) shape the
     forecast of the bins they fall in, after the end of the data too."""
     from clonecast.console import RichProgress, stdout
-    from data_checks import validate as run_validation
-    from models.registry import load
+    from jobs import predict as predicting
+    from jobs.data import load_valid
 
     settings = _settings()
     uri, registered_name = _registry(settings, tracking_uri, name)
     target = out or settings.state_dir / "forecasts" / "latest.parquet"
     with RichProgress() as progress:
-        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start, events=events)
+        dataset = load_valid(trace, fmt, settings, progress=progress, tz=tz, start=start, events=events)
         progress.stage(f"loading models:/{registered_name}@{alias}")
-        try:
-            trained = load(uri, registered_name, alias)
-            recent = trained.history(dataset)
-            progress.stage(f"forecasting {recent['program_code'].nunique()} programs")
-            frame = trained.forecast(recent, dataset.events)
-        except ValueError as e:
-            progress.stop()
-            raise typer.BadParameter(str(e)) from e
-        report = run_validation(forecast=frame, programs=dataset.programs, limits=settings.limits, source="forecast")
-        if not report.success:
-            _refuse(report, progress)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        (frame.to_csv(target, index=False) if target.suffix == ".csv" else frame.to_parquet(target, index=False))
+        trained = predicting.load_model(uri, registered_name, alias)
+        frame = predicting.predict(trained, dataset, settings.limits, progress=progress)
+        predicting.write_file(frame, target)
     stdout.print(
         f"{frame['program_code'].nunique()} programs x {frame['step'].max()} steps from "
         f"{frame['origin'].iloc[0]:%Y-%m-%d %H:%M} UTC with {trained.name} ({registered_name}@{alias}): {target}"
@@ -1122,30 +1027,17 @@ def tune(
     """Optuna search (TPE sampler, median pruning over rolling validation folds) of a model's knobs; every
     trial is a nested MLflow run under one parent run. Pass the best params to `train --params`."""
     from clonecast.console import RichProgress, stdout
+    from jobs.data import load_valid
+    from jobs.tune import tune as run_tuning
     from models.panel import Panel
-    from models.registry import artifact_location
-    from models.registry_runs import tune_logged
 
     settings = _settings()
     uri = tracking_uri or settings.mlflow_uri
     with RichProgress() as progress:
-        dataset = _valid_dataset(trace, fmt, settings, progress, tz=tz, start=start)
+        dataset = load_valid(trace, fmt, settings, progress=progress, tz=tz, start=start)
         panel = Panel.from_dataset(dataset, settings.freq)
         progress.stage(f"tuning {model}: {trials} trials" + (f", at most {timeout:g} s" if timeout else ""))
-        try:
-            result, run_id = tune_logged(
-                model,
-                panel,
-                tracking_uri=uri,
-                artifact_location=artifact_location(uri),
-                n_trials=trials,
-                timeout=timeout,
-                seed=settings.seed,
-                horizon=settings.horizon,
-            )
-        except ValueError as e:
-            progress.stop()
-            raise typer.BadParameter(str(e)) from e
+        result, run_id = run_tuning(model, panel, settings, uri=uri, trials=trials, timeout=timeout)
     states = result.trials["state"].value_counts().to_dict() if "state" in result.trials else {}
     stdout.print(f"best validation MASE {result.best_value:.3f} with {json.dumps(result.best_params)}")
     stdout.print(f"trials: {states}; MLflow parent run {run_id} in {uri}")
@@ -1153,7 +1045,7 @@ def tune(
 
 
 def main() -> None:
-    """Entry point: clonecast errors become one clear line and exit code 1."""
+    """Entry point: a clonecast error that escapes the command handlers becomes one clear line and exit code 1."""
     try:
         app()
     except ClonecastError as e:

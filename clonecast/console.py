@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     Progress,
@@ -18,14 +20,46 @@ from rich.table import Table
 from data_checks.report import ValidationReport
 from traces.frames import Dataset, freq_name
 
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+WIDEST = 10_000  # columns a table may take when it is measured at its natural width
+
+
+class WideConsole(Console):
+    """A console that prints a table at its natural width when the terminal (or a pipe's 80 columns) is
+    narrower, so that no cell or header is cut to `invoca…`; everything else wraps at the console's width."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if kwargs.get("width") is None and any(isinstance(o, Table) for o in objects):
+            wide = self.options.update_width(WIDEST)
+            natural = max(Measurement.get(self, wide, o).maximum for o in objects if isinstance(o, Table))
+            if natural > self.width:
+                objects = tuple(_AtWidth(o, natural) if isinstance(o, Table) else o for o in objects)
+                kwargs["crop"] = False
+        super().print(*objects, **kwargs)
+
+
+class _AtWidth:
+    """A renderable laid out at a fixed width, whatever the console's."""
+
+    def __init__(self, renderable: Table, width: int) -> None:
+        self.renderable, self.width = renderable, width
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from console.render(self.renderable, options.update_width(self.width))
+
+
+stdout = WideConsole(highlight=False)
+stderr = WideConsole(stderr=True, highlight=False)
 
 
 class RichProgress:
-    """Progress protocol on a rich progress display: one line per stage, a bar where the total is known."""
+    """Progress protocol on a rich progress display: one line per stage, a bar where the total is known. On a
+    console that is not a terminal (a pipe, a log file) each stage is a plain line as it starts, stamped with the
+    seconds since the display began, instead of a display drawn only once everything has finished."""
 
     def __init__(self, console: Console = stderr) -> None:
+        self._console = console
+        self._plain = not console.is_terminal
+        self._began = time.perf_counter()
         self._progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description:<34}"),
@@ -38,12 +72,13 @@ class RichProgress:
         self._task: TaskID | None = None
 
     def __enter__(self) -> RichProgress:
-        self._progress.start()
+        self._began = time.perf_counter()
+        if not self._plain:
+            self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._finish()
-        self._progress.stop()
+        self.stop()
 
     def _finish(self) -> None:
         if self._task is not None:
@@ -52,10 +87,15 @@ class RichProgress:
 
     def stop(self) -> None:
         """Finish the display early (before printing a report)."""
+        if self._plain:
+            return
         self._finish()
         self._progress.stop()
 
     def stage(self, description: str, total: float | None = None) -> None:
+        if self._plain:
+            self._console.print(f"[{time.perf_counter() - self._began:6.1f} s] {description}", markup=False)
+            return
         self._finish()
         self._task = self._progress.add_task(description, total=total)
 
@@ -186,3 +226,71 @@ def render_plan(plan: Any, console: Console = stdout) -> None:
                 row["program_code"], str(row["wanted"]), str(row["granted"]), str(row["placed"]), row["reason"]
             )
         console.print(short)
+
+
+def render_scores(title: str, result: Any, simulator: dict[str, Any], console: Console = stdout) -> None:
+    """A backtest's scores per series (the first 30), their means, and the simulator's cost on the same window."""
+    summary = result.summary()
+    per_series = result.per_series
+    table = Table(title=title)
+    for column in ("series", "mase", "wape", "pinball", *[c for c in per_series if c.startswith("coverage")]):
+        table.add_column(column, justify="left" if column == "series" else "right")
+    for name, row in per_series.head(30).iterrows():
+        table.add_row(str(name)[:40], *[f"{v:.3f}" for v in row.to_numpy()])
+    console.print(table)
+    if len(per_series) > 30:
+        console.print(f"({len(per_series) - 30} more series in the JSON)")
+    covered = summary["coverage"].get("80", float("nan"))
+    console.print(f"mean MASE {summary['mase']:.3f}, WAPE {summary['wape']:.3f}, 80 % interval coverage {covered:.3f}")
+    for mode, row in simulator.items():
+        console.print(
+            f"simulator mode {mode}, predictive policy on the same window: cold starts {row['cold_start_pct']:.2f} %, "
+            f"cost {row['cost']:.2f}"
+        )
+
+
+def render_datasets(root: Any, found: list[tuple[str, dict[str, Any]]], console: Console = stdout) -> None:
+    """The datasets of a store: name, format, bin width, size, span and source."""
+    if not found:
+        console.print(f"no datasets in {root}; try `clonecast demo` or `clonecast ingest PATH`")
+        return
+    table = Table(title=f"datasets in {root}")
+    table.add_column("name", no_wrap=True, style="bold")
+    for column in ("format", "freq", "programs", "rows", "span (UTC)"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("source", overflow="fold")
+    for name, m in found:
+        rows = m.get("rows", {})
+        table.add_row(
+            name,
+            str(m.get("format")),
+            str(m.get("freq")),
+            str(m.get("programs")),
+            f"{rows.get('requests', 0):,}" if isinstance(rows, dict) else "?",
+            f"{str(m.get('start'))[:16]} .. {str(m.get('end'))[:16]}",
+            str(m.get("source")),
+        )
+    console.print(table)
+
+
+def render_applied(report: Any, title: str, console: Console = stdout) -> None:
+    """What an actuator did per (program, host) pair, and the totals."""
+    table = Table("program", "host", "target", "before", "created", "removed", "replaced", "status", title=title)
+    for r in report.results:
+        table.add_row(
+            r.program_code,
+            r.host,
+            str(r.target),
+            str(r.before),
+            str(r.created),
+            str(r.removed),
+            str(r.replaced),
+            r.status if not r.error else f"{r.status}: {r.error}",
+        )
+    console.print(table)
+    if report.dry_run:
+        console.print(
+            f"{len(report.results)} pairs, would change {sum(abs(r.target - r.before) for r in report.results)} clones"
+        )
+    else:
+        console.print(f"{len(report.results)} pairs, changed {report.changed} clones")

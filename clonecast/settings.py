@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -75,7 +75,9 @@ class ProgramDefaults(BaseModel):
 class Settings(BaseSettings):
     """clonecast's settings; nested fields via double underscores, e.g. CLONECAST_LIMITS__MAX_AGE=15min."""
 
-    model_config = SettingsConfigDict(env_prefix="CLONECAST_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CLONECAST_", env_nested_delimiter="__", extra="ignore", validate_by_name=True
+    )
 
     state_dir: Path = Field(Path(".clonecast"), description="local state: datasets, models, plots")
     freq: str = Field("5min", description="forecasting bin width")
@@ -89,6 +91,16 @@ class Settings(BaseSettings):
         0.02, ge=0, lt=1, description="relative improvement a challenger needs on MASE and on simulator cost"
     )
     program_defaults: ProgramDefaults = Field(default_factory=ProgramDefaults)
+    kubeconfig: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("CLONECAST_KUBECONFIG", "KUBECONFIG"),
+        description="kubeconfig of the cluster the kubernetes actuator drives (CLONECAST_KUBECONFIG, else KUBECONFIG)",
+    )
+    docker_host: str = Field(
+        "unix:///var/run/docker.sock",
+        validation_alias=AliasChoices("CLONECAST_DOCKER_HOST", "DOCKER_HOST"),
+        description="Docker Engine the docker actuator drives (CLONECAST_DOCKER_HOST, else DOCKER_HOST)",
+    )
 
     @field_validator("freq")
     @classmethod

@@ -14,7 +14,17 @@ from typing import Any
 import pandas as pd
 
 from clonecast.settings import Limits
-from traces.frames import EVENT_KINDS, EVENTS, FORECAST, HOSTS, PROGRAMS, REQUESTS, UTC_NS, FrameSchema
+from traces.frames import (
+    CRITICALITY,
+    EVENT_KINDS,
+    EVENTS,
+    FORECAST,
+    HOSTS,
+    PROGRAMS,
+    REQUESTS,
+    UTC_NS,
+    FrameSchema,
+)
 
 INTEGER_DTYPES = ["int64", "Int64", "int32", "Int32"]
 FLOAT_DTYPES = ["float64", "Float64", "float32", *INTEGER_DTYPES]
@@ -193,6 +203,14 @@ def programs_suite(frame: pd.DataFrame, ctx: Context) -> list[Expect]:
     ]
     if "duration_ms" in frame.columns:
         specs.append(_between("duration_ms", "non-negative, plausible duration", 0, lim.max_duration_ms))
+    if "criticality" in frame.columns:
+        specs.append(
+            Expect(
+                "expect_column_values_to_be_in_set",
+                f"a criticality class: {', '.join(CRITICALITY)} (empty = standard)",
+                {"column": "criticality", "value_set": ["", *CRITICALITY]},
+            )
+        )
     return specs
 
 

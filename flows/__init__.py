@@ -1,2 +1,1 @@
-"""Prefect flows: thin wiring of tasks to library calls (the only place that imports prefect).
-Arrives with the orchestration issue."""
+"""Prefect flows: thin wiring of tasks to library calls (the only place that imports prefect)."""

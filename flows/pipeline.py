@@ -1,4 +1,4 @@
-"""Prefect 3 flows: the whole loop from validated data to clones, each task one call into the packages.
+"""Prefect 3 flows: the whole loop from validated data to clones, each task one call into `jobs`.
 
 validate_data -> tune -> train_and_register (challenger) -> promote_model (the gate) -> batch_predict (every
 5 minutes, champion forecasts keyed by (program_code, origin, ts)) -> deploy_clones (latest valid forecast ->
@@ -7,33 +7,43 @@ prefect.yaml answers with `retrain` (train_and_register, then promote_model); ba
 range idempotently; evaluate runs the simulator on the recent window and logs it to MLflow.
 
 Data are trace paths (any format clonecast reads); "now" is the end of the data, so replays and backfills
-behave like live runs. Bad or stale data raise before anything is actuated, naming the failed expectation.
+behave like live runs. Bad or stale data raise DataError before anything is actuated, naming the failed
+expectation. Tasks that talk to MLflow, an engine or the network retry what may pass (never bad input).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
+from clonecast.errors import ActuatorError, ClonecastError, DataValidationError, InputError, NothingToScoreError
 from clonecast.settings import Settings
-from models import registry
+from jobs import backtest as backtesting
+from jobs import data, monitor, predict, simulate
+from jobs import deploy as deploying
+from jobs import gate as gating
+from jobs import train as training
+from jobs import tune as tuning
+from models.drift import DriftReport
+from models.forecaster import TrainedForecaster
 from models.panel import Panel
+from models.registry import CHAMPION, Promotion
+from models.tuning import score_fold
 from traces.frames import Dataset
 
 DRIFT_EVENT = "clonecast.drift.detected"
-DEMO_INFRA = Path(__file__).resolve().parents[1] / "infra" / "demo"
-LOCAL_INFRA = Path(__file__).resolve().parents[1] / "infra" / "local"
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """Invalid or stale data: the flow stops before any actuation."""
 
 
@@ -41,8 +51,34 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _shards(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+class _Logged:
+    """A job's progress as lines in the run's log (the Prefect UI and the console of a local run)."""
+
+    def stage(self, description: str, total: float | None = None) -> None:
+        get_run_logger().info(description)
+
+    def advance(self, amount: float = 1.0) -> None:
+        pass
+
+
+def _transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry what may pass on a second try (a server, an engine, the network), never bad input or a model in the
+    wrong state."""
+    try:
+        error = state.result(raise_on_failure=False)
+    except Exception:  # the failure cannot be read back: retry, as for any failure that is not ours
+        return True
+    return not isinstance(error, ClonecastError) or isinstance(error, ActuatorError)
+
+
+@contextmanager
+def _refused(what: str) -> Iterator[None]:
+    """DataValidationError as DataError: the report logged, the failed expectations named."""
+    try:
+        yield
+    except DataValidationError as e:
+        get_run_logger().error(e.report.summary())
+        raise DataError(f"{what}: " + "; ".join(r.message() for r in e.report.failures)) from e
 
 
 def dask_runner() -> Any:
@@ -60,62 +96,179 @@ def dask_runner() -> Any:
 # -- tasks ---------------------------------------------------------------------------------------------
 
 
-def _trace(trace: str | None) -> str:
-    """The trace path, default: the synthetic dataset in the state dir (made by `clonecast generate`)."""
-    return trace or str((_settings().datasets_dir / "synthetic").resolve())
-
-
-@task(name="load and validate")
+@task(name="load and validate", cache_policy=NO_CACHE)
 def load_valid(trace: str | None, fmt: str = "auto", events: str | None = None) -> Dataset:
-    """The trace, validated; `events` (a file) replaces its events table and is validated with it."""
-    from data_checks import check_source
-
+    """The trace (default: the synthetic dataset in the store), validated with the settings' limits and program
+    defaults; `events` (a file) replaces its events table and is validated with it."""
     settings = _settings()
-    trace = _trace(trace)
-    dataset, report = check_source(
-        Path(trace), fmt, limits=settings.limits, events=Path(events) if events is not None else None
-    )
-    if dataset is None or not report.success:
-        _refuse(report, f"{trace}: invalid data")
-    return dataset.canonical()
+    path = data.trace_path(trace, settings)
+    with _refused(f"{path}: invalid data"):
+        return data.load_valid(path, fmt, settings, events=Path(events) if events is not None else None)
 
 
-def _refuse(report: Any, what: str) -> NoReturn:
-    """Log the validation report and stop the flow, naming the failed expectations."""
-    get_run_logger().error(report.summary())
-    raise DataError(f"{what}: " + "; ".join(r.message() for r in report.failures))
-
-
-@task(name="panel")
+@task(name="panel", cache_policy=NO_CACHE)
 def to_panel(dataset: Dataset) -> Panel:
     return Panel.from_dataset(dataset, _settings().freq)
 
 
-@task(name="forecast shard")
-def forecast_shard(trained: Any, requests: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    return trained.forecast(requests, events)
+@task(
+    name="load model",
+    timeout_seconds=600,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def load_model(alias: str = CHAMPION) -> TrainedForecaster:
+    settings = _settings()
+    return predict.load_model(settings.mlflow_uri, settings.registered_model, alias)
 
 
-@task(name="backtest shard")
+@task(
+    name="train and register",
+    timeout_seconds=4 * 3600,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def train_register(
+    dataset: Dataset, panel: Panel, model: str | None, params: dict[str, Any] | None, stride: int
+) -> training.Trained:
+    """`model=None` refits the champion's recipe (its model and hyperparameters)."""
+    s = _settings()
+    recipe = training.recipe(s.mlflow_uri, s.registered_model, model)
+    return training.train_and_register(
+        dataset,
+        panel,
+        recipe,
+        uri=s.mlflow_uri,
+        name=s.registered_model,
+        seed=s.seed,
+        horizon=s.horizon,
+        params=params,
+        stride=stride,
+        plots_dir=s.plots_dir,
+        progress=_Logged(),
+    )
+
+
+@task(
+    name="promotion gate",
+    timeout_seconds=4 * 3600,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def gate(dataset: Dataset, panel: Panel, margin: float | None, stride: int) -> Promotion:
+    s = _settings()
+    threshold = s.promotion_margin if margin is None else margin
+    return gating.promote(dataset, panel, uri=s.mlflow_uri, name=s.registered_model, margin=threshold, stride=stride)
+
+
+@task(name="forecast shard", cache_policy=NO_CACHE)
+def forecast_shard(trained: TrainedForecaster, requests: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    return predict.forecast(trained, requests, events)
+
+
+@task(name="validate and store forecast", cache_policy=NO_CACHE)
+def store_forecast(frame: pd.DataFrame, programs: pd.DataFrame) -> list[Path]:
+    settings = _settings()
+    with _refused("forecast refused, nothing stored"):
+        return predict.store(predict.validated(frame, programs, settings.limits), settings.forecasts_dir)
+
+
+@task(name="backtest shard", cache_policy=NO_CACHE)
 def backtest_shard(model: str, panel: Panel, seed: int, horizon: int, stride: int) -> pd.DataFrame:
-    from models.backtest import backtest as run
-    from models.catalog import make_model
-
-    return run(make_model(model, seed, horizon), panel, horizon=horizon, stride=stride).per_series
+    return backtesting.per_series(model, panel, seed=seed, horizon=horizon, stride=stride)
 
 
-@task(name="tuning fold shard")
+@task(
+    name="log backtest",
+    timeout_seconds=600,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def log_backtest(model: str, table: pd.DataFrame) -> dict[str, float]:
+    return backtesting.log_backtest(_settings().mlflow_uri, model, table)
+
+
+@task(name="tuning fold shard", cache_policy=NO_CACHE)
 def fold_shard(name: str, params: dict[str, Any], seed: int, panel: Panel, fold: Any, horizon: int) -> float:
-    from models.tuning import score_fold
-
     return score_fold(name, params, seed, panel, fold, horizon)
+
+
+@task(
+    name="deploy",
+    timeout_seconds=1800,
+    retries=3,
+    retry_delay_seconds=5,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def deploy(
+    dataset: Dataset,
+    actuator: str,
+    hosts: str | None,
+    latency: str | None,
+    max_age: str,
+    max_clones: int | None,
+    namespace: str,
+) -> deploying.Deployed:
+    """Plan the latest forecast onto the fleet and apply it (re-observed and re-planned on a retry)."""
+    return deploying.deploy(
+        dataset,
+        _settings(),
+        actuator=actuator,
+        hosts=Path(hosts) if hosts else None,
+        latency=Path(latency) if latency else None,
+        max_age=max_age,
+        max_clones=max_clones,
+        namespace=namespace,
+    )
+
+
+@task(name="recent scores", cache_policy=NO_CACHE)
+def recent_scores(
+    trained: TrainedForecaster, dataset: Dataset, panel: Panel, recent_days: float
+) -> backtesting.Evaluation:
+    return monitor.recent_scores(trained, dataset, panel, recent_days=recent_days)
+
+
+@task(
+    name="log evaluation",
+    timeout_seconds=600,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def log_scores(evaluation: backtesting.Evaluation) -> dict[str, float]:
+    settings = _settings()
+    return monitor.log_scores(settings.mlflow_uri, settings.registered_model, evaluation)
+
+
+@task(name="drift", cache_policy=NO_CACHE)
+def drift(trained: TrainedForecaster, panel: Panel) -> DriftReport:
+    return monitor.drift(trained, panel)
+
+
+@task(name="pareto plot", cache_policy=NO_CACHE)
+def pareto_plot(dataset: Dataset) -> str:
+    """Mode A Pareto points of every policy family on the trace (seasonal-naive forecasts for predictive)."""
+    settings = _settings()
+    path = settings.plots_dir / "demo-pareto-mode-a.png"
+    return str(simulate.pareto_plot(dataset, settings, path, "synthetic trace: mode A"))
 
 
 def sharded_scorer(shard_size: int) -> Any:
     """A fold scorer that fits and scores one model per shard of `shard_size` programs, on the task runner."""
 
     def scorer(name: str, params: dict[str, Any], seed: int, panel: Panel, fold: Any, horizon: int) -> float:
-        parts = _shards(list(range(len(panel.codes))), shard_size)
+        parts = backtesting.shards(list(range(len(panel.codes))), shard_size)
         futures = [fold_shard.submit(name, params, seed, panel.select(p), fold, horizon) for p in parts]
         return float(np.average([f.result() for f in futures], weights=[len(p) for p in parts]))
 
@@ -145,23 +298,10 @@ def tune(
 ) -> dict[str, Any]:
     """Optuna search with every trial a nested MLflow run; each fold of a trial is scored shard by shard
     (programs by code, `shard_size` each) on the Dask task runner. Returns the best params."""
-    from models.registry_runs import tune_logged
-
-    settings = _settings()
     panel = to_panel(load_valid(trace))
-    result, run_id = tune_logged(
-        model,
-        panel,
-        tracking_uri=settings.mlflow_uri,
-        artifact_location=registry.artifact_location(settings.mlflow_uri),
-        n_trials=trials,
-        timeout=timeout,
-        folds=folds,
-        seed=settings.seed,
-        horizon=settings.horizon,
-        scorer=sharded_scorer(shard_size),
-    )
-    shards = len(_shards(list(panel.codes), shard_size))
+    scorer = sharded_scorer(shard_size)
+    result, run_id = tuning.tune(model, panel, _settings(), trials=trials, timeout=timeout, folds=folds, scorer=scorer)
+    shards = len(backtesting.shards(list(panel.codes), shard_size))
     print(f"best validation MASE {result.best_value:.3f} over {shards} shard(s) (parent run {run_id})")
     return {"best_value": result.best_value, "best_params": result.best_params, "run_id": run_id, "shards": shards}
 
@@ -172,24 +312,8 @@ def train_and_register(
 ) -> dict[str, Any]:
     """Backtest, train on all data and register the model as the `challenger`; `model=None` refits the
     champion's recipe (its model and hyperparameters) on the data."""
-    from models.pipeline import train_and_register as run
-
-    settings = _settings()
     dataset = load_valid(trace)
-    panel = to_panel(dataset)
-    recipe = model or registry.load(settings.mlflow_uri, settings.registered_model, registry.CHAMPION).model
-    outcome = run(
-        dataset,
-        panel,
-        recipe,
-        uri=settings.mlflow_uri,
-        name=settings.registered_model,
-        seed=settings.seed,
-        horizon=settings.horizon,
-        params=params,
-        stride=stride,
-        plots_dir=settings.plots_dir,
-    )
+    outcome = train_register(dataset, to_panel(dataset), model, params, stride)
     assert outcome.registered is not None
     metrics = outcome.evaluation.metrics()
     print(
@@ -203,18 +327,8 @@ def train_and_register(
 def promote_model(trace: str | None = None, margin: float | None = None, stride: int = 3) -> dict[str, Any]:
     """The gate: challenger and champion scored on one out-of-sample window of the trace in this run; the
     challenger is promoted only if it beats the champion on MASE and simulator cost."""
-    from models.pipeline import promote
-
-    settings = _settings()
     dataset = load_valid(trace)
-    outcome = promote(
-        dataset,
-        to_panel(dataset),
-        uri=settings.mlflow_uri,
-        name=settings.registered_model,
-        margin=settings.promotion_margin if margin is None else margin,
-        stride=stride,
-    )
+    outcome = gate(dataset, to_panel(dataset), margin, stride)
     print(f"challenger v{outcome.challenger}: {'promoted' if outcome.decision.promote else 'rejected'}")
     print(outcome.decision.reason)
     return {"promoted": outcome.decision.promote, "reason": outcome.decision.reason, "version": outcome.challenger}
@@ -233,21 +347,16 @@ def batch_predict(
     trace: str | None = None, as_of: str | None = None, shard_size: int = 500, events: str | None = None
 ) -> dict[str, Any]:
     """Champion forecasts for every program from the data up to `as_of` (default: the end of the data),
-    sharded by program code, stored keyed by (program_code, origin, ts); re-running replaces the origin.
-    Scheduled events (an `events` file, default: the dataset's events table) shape the bins they fall in."""
-    from traces import forecast_store
-
-    settings = _settings()
+    sharded by program code, validated, stored keyed by (program_code, origin, ts); re-running replaces the
+    origin. Scheduled events (an `events` file, default: the dataset's events table) shape the bins they fall in."""
     dataset = load_valid(trace, events=events)
-    trained = registry.load(settings.mlflow_uri, settings.registered_model, registry.CHAMPION)
-    requests = trained.history(dataset, as_of)
+    trained = load_model()
+    requests = predict.history(trained, dataset, as_of)
     codes = sorted(map(str, requests["program_code"].unique()))
-    futures = [
-        forecast_shard.submit(trained, requests[requests["program_code"].isin(part)], dataset.events)
-        for part in _shards(codes, shard_size)
-    ]
+    parts = predict.by_program(requests, backtesting.shards(codes, shard_size))
+    futures = [forecast_shard.submit(trained, part, dataset.events) for part in parts]
     frame = pd.concat([f.result() for f in futures], ignore_index=True)
-    written = forecast_store.write(settings.forecasts_dir, frame)
+    written = store_forecast(frame, dataset.programs)
     origin = frame["origin"].iloc[0]
     print(f"{len(codes)} programs x {frame['step'].max()} steps from {origin} -> {written[0]}")
     return {"origin": str(origin), "rows": len(frame), "file": str(written[0])}
@@ -259,7 +368,7 @@ def backfill(start: str, end: str, trace: str | None = None, every: str = "1h") 
     idempotent: an origin is stored once, and re-runs replace it with identical rows."""
     origins = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq=every)
     if origins.empty:
-        raise ValueError(f"no origins between {start} and {end} every {every}")
+        raise DataError(f"no origins between {start} and {end} every {every}")
     made = [batch_predict(trace, as_of=str(origin)) for origin in origins]
     print(f"backfilled {len(made)} origins from {origins[0]} to {origins[-1]}")
     return {"origins": [m["origin"] for m in made]}
@@ -280,105 +389,24 @@ def deploy_clones(
 
     The plan keeps the clones that exist where they still fit (the actuator's observation; a dry-run's are
     the previous plan's) and places by `latency` (CSV: request source region per row, host zone per column,
-    ms; default: the demo fleet's matrix when planning onto the demo fleet)."""
-    from clonecast.errors import DataValidationError
-    from policy.allocate import Budget
-    from policy.plan import ManagerSettings, plan_checked
-    from traces import forecast_store
-    from traces.frames import hosts_frame
-    from traces.loaders.hosts import read_hosts, read_latency
-
-    settings = _settings()
+    ms; default: the demo fleet's matrix when planning onto the demo fleet). The kubernetes actuator reads the
+    cluster from CLONECAST_KUBECONFIG (or KUBECONFIG), the docker one the engine at CLONECAST_DOCKER_HOST."""
     dataset = load_valid(trace)
-    forecast = forecast_store.latest(settings.forecasts_dir)
-    host_rows = read_hosts(Path(hosts)) if hosts else _hosts(actuator)
-    demo_fleet = hosts is None and actuator == "dry-run"
-    latency_file = Path(latency) if latency else DEMO_INFRA / "latency.csv" if demo_fleet else None
-    now = dataset.requests["ts"].max() + pd.Timedelta(dataset.freq)
-    limits = settings.limits.model_copy(update={"max_age": max_age})
-    plan_file = settings.state_dir / "plans" / "latest-plan.json"
-    engine = _actuator(actuator, dataset.programs, hosts_frame(host_rows), namespace)
-    try:
-        plan = plan_checked(
-            forecast,
-            dataset.programs,
-            host_rows,
-            limits=limits,
-            now=now,
-            at=now,
-            existing=engine.observe().clones if engine else _planned(plan_file),
-            latency=read_latency(latency_file) if latency_file else None,
-            settings=ManagerSettings(budget=Budget(max_clones=max_clones)),
-        )
-    except DataValidationError as e:
-        _refuse(e.report, "forecast refused, nothing actuated")
-    plan_file.parent.mkdir(parents=True, exist_ok=True)
-    plan_file.write_text(plan.to_json() + "\n")
-    applied = engine.reconcile(plan, dry_run=actuator == "dry-run") if engine else None
-    wanted = sum(plan.desired().values())
-    print(f"plan {plan.origin}: {wanted} clones on {len({h for _, h in plan.desired()})} hosts via {actuator}")
-    if applied is not None and not applied.ok:
-        raise RuntimeError(f"actuation failed: {[r for r in applied.results if r.status not in ('ok', 'dry-run')]}")
-    return {
-        "clones": wanted,
-        "hosts": len({h for _, h in plan.desired()}),
-        "short_programs": len(plan.shortfall),
-        "changed": applied.changed if applied else 0,
-        "actuator": actuator,
-        "plan": str(plan_file),
-    }
-
-
-def _planned(plan_file: Path) -> dict[tuple[str, str], int]:
-    """The clones a previous plan left (what a dry-run starts from); none before the first plan."""
-    from policy.plan import ClonePlan
-
-    if not plan_file.exists():
-        return {}
-    return ClonePlan.from_dict(json.loads(plan_file.read_text())).desired()
-
-
-def _kubeconfig() -> str:
-    return os.environ.get("KUBECONFIG", "/tmp/clonecast-run/k8s/admin.kubeconfig")
-
-
-def _hosts(kind: str) -> pd.DataFrame:
-    """Default hosts: the demo fleet (dry-run), this machine's engine (docker), the cluster's nodes."""
-    from traces.loaders.hosts import read_hosts
-
-    if kind == "kubernetes":
-        from actuators.kubernetes_engine import api_client, node_hosts
-
-        return node_hosts(api_client(_kubeconfig()))
-    return read_hosts(LOCAL_INFRA / "docker-hosts.csv" if kind == "docker" else DEMO_INFRA / "hosts.csv")
-
-
-def _actuator(kind: str, programs: pd.DataFrame, hosts: pd.DataFrame, namespace: str) -> Any:
-    if kind == "dry-run":
-        return None
-    if kind == "docker":
-        from actuators.docker_engine import DockerActuator
-
-        url = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        return DockerActuator({h: url for h in hosts["host"]}, programs, hosts)
-    if kind == "kubernetes":
-        from actuators.kubernetes_engine import KubernetesActuator, api_client
-
-        return KubernetesActuator(api_client(_kubeconfig()), namespace, programs, hosts)
-    raise ValueError(f"actuator must be dry-run, docker or kubernetes, not {kind!r}")
+    with _refused("forecast refused, nothing actuated"):
+        deployed = deploy(dataset, actuator, hosts, latency, max_age, max_clones, namespace)
+    summary = deployed.summary()
+    print(f"plan {deployed.plan.origin}: {summary['clones']} clones on {summary['hosts']} hosts via {actuator}")
+    return summary
 
 
 @flow(name="monitor-drift", log_prints=True)
 def monitor_drift(trace: str | None = None) -> dict[str, Any]:
     """Input drift and forecast-error drift of the champion on the newest day; emits DRIFT_EVENT when past
     a threshold (the automation then retrains)."""
-    from models.drift import detect
-
     settings = _settings()
     dataset = load_valid(trace)
-    trained = registry.load(settings.mlflow_uri, settings.registered_model, registry.CHAMPION)
-    panel = to_panel(dataset)
-    report = detect(trained, panel.select([i for i, c in enumerate(panel.codes) if c in set(trained.codes)]))
+    trained = load_model()
+    report = drift(trained, to_panel(dataset))
     if report.note:
         print(f"{report.note}: no drift claimed")
     else:
@@ -390,7 +418,7 @@ def monitor_drift(trace: str | None = None) -> dict[str, Any]:
         emit_event(
             DRIFT_EVENT,
             resource={"prefect.resource.id": f"clonecast.model.{settings.registered_model}"},
-            payload={"trace": _trace(trace), "model": trained.name, **report.to_dict()},
+            payload={"trace": str(data.trace_path(trace, settings)), "model": trained.name, **report.to_dict()},
         )
     return report.to_dict()
 
@@ -403,15 +431,12 @@ def backtest(
     programs); the per-series scores are joined and logged to MLflow."""
     settings = _settings()
     panel = to_panel(load_valid(trace))
-    rows = list(range(len(panel.codes)))
     futures = [
         backtest_shard.submit(model, panel.select(part), settings.seed, settings.horizon, stride)
-        for part in _shards(rows, shard_size)
+        for part in backtesting.shards(list(range(len(panel.codes))), shard_size)
     ]
     table = pd.concat([f.result() for f in futures])
-    metrics = {"backtest_mase": float(table["mase"].mean()), "backtest_wape": float(table["wape"].mean())}
-    metrics |= {c: float(table[c].mean()) for c in table if c.startswith("coverage_")}
-    registry.log_backtest(settings.mlflow_uri, model, metrics, table)
+    metrics = log_backtest(model, table)
     print(f"{model} on {len(table)} series in {len(futures)} shard(s): {metrics}")
     return metrics | {"shards": len(futures), "series": len(table)}
 
@@ -420,21 +445,13 @@ def backtest(
 def evaluate(trace: str | None = None, recent_days: float = 2.0) -> dict[str, Any]:
     """The champion as it serves, on the recent window after its trained_until: backtest and simulator cost
     (Mode A), logged to MLflow; when no bin follows its trained_until, says so and logs nothing."""
-    from clonecast.errors import NothingToScoreError
-    from models.pipeline import evaluate_trained
-
-    settings = _settings()
     dataset = load_valid(trace)
-    panel = to_panel(dataset)
-    trained = registry.load(settings.mlflow_uri, settings.registered_model, registry.CHAMPION)
-    share = min(0.5, recent_days * panel.season / panel.bins)
     try:
-        evaluation = evaluate_trained(trained, dataset, panel, test_fraction=share, stride=3)
+        evaluation = recent_scores(load_model(), dataset, to_panel(dataset), recent_days)
     except NothingToScoreError as e:
         print(f"{e}: nothing logged")
         return {"scored": False, "reason": str(e)}
-    metrics = evaluation.metrics()
-    registry.log_evaluation(settings.mlflow_uri, settings.registered_model, metrics)
+    metrics = log_scores(evaluation)
     print(f"champion on the last {recent_days:g} days: {metrics}")
     return metrics
 
@@ -448,30 +465,16 @@ def demo_pipeline(trace: str, model: str = "lightgbm", actuator: str = "dry-run"
     promoted = promote_model(trace)
     predicted = batch_predict(trace)
     deployed = deploy_clones(trace, actuator=actuator)
-    drift = monitor_drift(trace)
-    pareto_png = pareto_plot(trace)
+    drifted = monitor_drift(trace)
+    pareto_png = pareto_plot(load_valid(trace))
     return {
         "trained": trained,
         "promoted": promoted,
         "predicted": predicted,
         "deployed": deployed,
-        "drift": drift,
+        "drift": drifted,
         "pareto": pareto_png,
     }
 
 
 DEMO_PARAMS: dict[str, dict[str, Any]] = {"lightgbm": {"stride": 12, "n_estimators": 200}}
-
-
-@task(name="pareto plot")
-def pareto_plot(trace: str) -> str:
-    """Mode A Pareto points of every policy family on the trace (seasonal-naive forecasts for predictive)."""
-    from simulator.plots import plot_pareto
-    from simulator.simulate import Setup, pareto
-    from simulator.trace import sim_trace
-
-    settings = _settings()
-    matrices = sim_trace(load_valid.fn(trace))
-    points = pareto(Setup(matrices, matrices.bins_for(7 * 24 * 60), horizon=settings.horizon), "a")
-    path = plot_pareto(points, "a", settings.plots_dir / "demo-pareto-mode-a.png", "synthetic trace: mode A")
-    return str(path)

@@ -1,2 +1,2 @@
-"""Demand forecasters behind one `Forecaster` protocol and the MLflow registry (only `models/registry*`
-imports mlflow). Arrives with the forecasting issue."""
+"""Demand forecasters behind one `PanelModel` protocol (`models.backtest`), their evaluation and tuning, and the
+MLflow registry (only `models/registry*` imports mlflow)."""

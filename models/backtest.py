@@ -10,11 +10,12 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from clonecast.errors import NothingToScoreError
+from clonecast.errors import InputError, NothingToScoreError
 from models.base import DEFAULT_LEVELS
 from models.conformal import OnlineConformal
 from models.metrics import coverage, mase, mase_scale, pinball, wape
 from models.panel import Panel
+from traces.progress import NullProgress, Progress
 
 
 class PanelModel(Protocol):
@@ -65,8 +66,9 @@ def split_point(panel: Panel, test_fraction: float, horizon: int) -> int:
     """First bin of the test window (at least a day of history before it)."""
     split = panel.bins - round(panel.bins * test_fraction)
     if split < panel.season + 1 or split > panel.bins - horizon:
-        raise ValueError(
-            f"{panel.bins} bins leave no room for a test window of {test_fraction:.0%} after a day of history"
+        raise InputError(
+            f"{panel.bins} bins leave no room for a test window of {test_fraction:.0%} (at least a horizon of "
+            f"{horizon}) after a day of history; give it more data or change the test fraction"
         )
     return split
 
@@ -82,6 +84,7 @@ def backtest(
     calibration_bins: int = 2016,
     conformal: OnlineConformal | None = None,
     seen: int = 0,
+    progress: Progress | None = None,
 ) -> BacktestResult:
     """Fit on the bins before the test window, forecast from every `stride`-th origin in it.
 
@@ -103,8 +106,12 @@ def backtest(
     calibration_start = max(split - calibration_bins, 2 * panel.season + horizon, seen)  # two days to learn from
     warm = None
     scale = mase_scale(panel.values[:, :split], panel.season)
+    progress = progress or NullProgress()
     if calibration_start < split - horizon:
+        scored = split - calibration_start
+        progress.stage(f"{model.name}: calibration fit on {calibration_start} bins, scored on the next {scored}")
         warm = held_out(model, panel, calibration_start, split, horizon, scale)
+    progress.stage(f"{model.name}: fit on {split} bins, forecasts from {len(origins)} origins after them")
     fitted = model.fit(panel.upto(split))
     point = np.maximum(fitted.point(panel, origins, horizon), 0.0)
     actual = actuals(panel, origins, horizon)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from clonecast.errors import InputError
 from models.backtest import bins_until
 from models.forecaster import TrainedForecaster
 from models.metrics import mase_scale
@@ -97,9 +98,10 @@ def detect(trained: TrainedForecaster, panel: Panel, settings: DriftSettings | N
         return DriftReport(float("nan"), float("nan"), float("nan"), trained_mase, False, [], new, note)
     begin = max(seen - settings.reference_bins, 0)  # the newest bins it learnt from, up to a week
     if seen - begin < panel.season:
-        raise ValueError(
+        raise InputError(
             f"drift needs a day of the bins the champion learnt from (up to its trained_until "
-            f"{trained.trained_until}) as reference; the data hold {seen - begin} of them"
+            f"{trained.trained_until}) as reference; the data hold {seen - begin} of them: "
+            "give it data that start at least a day before trained_until"
         )
     index, ratio = input_drift(panel.values[:, begin:seen], panel.values[:, first:])
     mase = recent_mase(trained, panel, settings)

@@ -1,55 +1,12 @@
-"""What a model is worth to the autoscaler: the simulator's cost of the predictive policy fed by the model's
-backtest forecasts on the same window, and the promotion gate that compares a challenger with the champion
-(both scored on one out-of-sample window in one run: `models.pipeline.compare`).
-
-The cost of one run is a single number so that models can be ranked:
-`cost = cold-start % (request-weighted) + memory_weight x wasted memory in % of keepalive:10`, i.e. by default
-one point of cold starts weighs as much as ten points of memory wasted relative to a fixed 10-minute keep-alive.
-"""
+"""The promotion gate's decision: what it compares (backtest MASE and the simulator's cost, both scored on one
+out-of-sample window in one run by `jobs.gate.compare`) and the rule that promotes a challenger only when it beats
+the champion by the margin on both."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-
-from models.backtest import BacktestResult
-from models.baselines import RollingForecast, to_frame
-from models.panel import Panel
-from traces.frames import Dataset
-
-POLICY = "predictive"
-MEMORY_WEIGHT = 0.1
-
-
-def simulator_cost(
-    dataset: Dataset,
-    panel: Panel,
-    result: BacktestResult,
-    *,
-    modes: Sequence[str] = ("a",),
-    memory_weight: float = MEMORY_WEIGHT,
-) -> dict[str, Any]:
-    """Mode A (and B) of the predictive policy on the backtest window, fed by the backtest's forecasts."""
-    from simulator.simulate import Setup, run_mode_a, run_mode_b
-    from simulator.trace import sim_trace
-
-    trace = sim_trace(dataset)
-    rolling = RollingForecast(origins=result.origins, yhat=result.point, quantiles=result.quantiles)
-    frame = to_frame(rolling, panel.codes, panel.start, panel.width, panel.programs)
-    first = panel.start + int(result.origins.min()) * panel.width
-    warmup = int(np.searchsorted(trace.timestamps().asi8, first.value))
-    setup = Setup(trace, warmup, forecast=frame, horizon=result.point.shape[2])
-    out: dict[str, Any] = {}
-    for mode in modes:
-        run = run_mode_a if mode == "a" else run_mode_b
-        row = run(setup, [POLICY])[0].to_dict()
-        memory = row.get("wasted_memory_pct_of_keepalive10", row.get("idle_memory_pct_of_keepalive10")) or 0.0
-        row["cost"] = float(row["cold_start_pct"]) + memory_weight * float(memory)  # type: ignore[arg-type]
-        out[mode] = row
-    return out
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ actuals that arrived after `trained_until` (the forecasts of those origins are r
 given, so serving keeps no state between calls). `update` folds the residuals of the new data into the
 calibration. This object is what the MLflow registry stores.
 
-Bad input is refused with ValueError naming the problem: programs the model was not trained on, too
+Bad input is refused with an InputError naming the problem: programs the model was not trained on, too
 little history, gaps, NaN counts. No silent garbage forecast.
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clonecast.errors import InputError, ModelError, SchemaError
 from models.backtest import PanelModel, actuals, bins_until, held_out
 from models.base import DEFAULT_LEVELS
 from models.baselines import RollingForecast, to_frame
@@ -59,31 +60,41 @@ class TrainedForecaster:
     def panel(self, requests: pd.DataFrame, events: pd.DataFrame | None = None) -> Panel:
         """Recent history as a panel of the trained programs, checked for what a forecast needs."""
         if requests.empty:
-            raise ValueError("no history given: the requests frame is empty")
+            raise InputError(f"forecast with {self.name}: the requests frame is empty; give it the recent history")
         missing_cols = {"program_code", "ts", "requests"} - set(requests.columns)
         if missing_cols:
-            raise ValueError(f"requests frame lacks column(s) {sorted(missing_cols)}")
+            raise SchemaError(
+                f"forecast with {self.name}: the requests frame lacks column(s) {sorted(missing_cols)}; "
+                "give it a canonical requests frame (program_code, ts, requests)"
+            )
         codes = pd.unique(requests["program_code"].astype(str))
         unknown = sorted(set(codes) - set(self.codes.tolist()))
         if unknown:
             shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-            raise ValueError(f"unknown program(s) {shown}: the model {self.name} was not trained on them")
+            raise InputError(
+                f"unknown program(s) {shown}: the model {self.name} was not trained on them; "
+                "forecast only its programs or train a new model"
+            )
         frame = requests[["program_code", "ts", "requests"]].sort_values(["program_code", "ts"], kind="stable")
         nan = frame.loc[frame["requests"].isna(), "program_code"].unique()
         if len(nan):
-            raise ValueError(f"NaN request counts in the history of {', '.join(map(str, nan[:5]))}")
+            raise InputError(
+                f"NaN request counts in the history of {', '.join(map(str, nan[:5]))}; fill or drop those bins first"
+            )
         per_program = frame.groupby("program_code", sort=False, observed=True)["ts"].agg(["min", "max", "size"])
         first, last = per_program["min"].min(), per_program["max"].max()
         bins = int((last - first) / self.width) + 1
         ragged = per_program[(per_program["size"] != bins) | (per_program["min"] != first)]
         if not ragged.empty:
-            raise ValueError(
+            raise InputError(
                 f"history is not on one complete {self.width} grid from {first} to {last}: "
-                f"{len(ragged)} program(s) with gaps or other spans, e.g. {ragged.index[0]}"
+                f"{len(ragged)} program(s) with gaps or other spans, e.g. {ragged.index[0]}; "
+                "fill the gaps with explicit zeros (validate the data first)"
             )
         if bins < self.min_history:
-            raise ValueError(
-                f"history too short: {bins} bins of {self.width}, the model {self.name} needs {self.min_history}"
+            raise InputError(
+                f"history too short: {bins} bins of {self.width}, the model {self.name} needs {self.min_history}; "
+                "give it a longer history"
             )
         programs = self.programs[self.programs["program_code"].isin(codes)]
         dataset = Dataset(frame, programs, events if events is not None else empty_events(), self.width)
@@ -101,7 +112,10 @@ class TrainedForecaster:
         begin = stop - self.history_bins * self.width
         window = requests[(requests["ts"] >= begin) & (requests["ts"] < stop)]
         if window.empty:
-            raise ValueError(f"no data in the {self.history_bins} bins of {self.width} before {stop}")
+            raise InputError(
+                f"no data in the {self.history_bins} bins of {self.width} before {stop}; "
+                "forecast from a time the data covers"
+            )
         return window.reset_index(drop=True)
 
     @property
@@ -129,7 +143,10 @@ class TrainedForecaster:
         """
         horizon = horizon or self.horizon
         if not 1 <= horizon <= self.horizon:
-            raise ValueError(f"horizon {horizon} outside 1..{self.horizon} (what the model was trained for)")
+            raise InputError(
+                f"horizon {horizon} outside 1..{self.horizon} (what the model {self.name} was trained for); "
+                "ask for fewer steps or train for a longer horizon"
+            )
         panel = self.panel(requests, events)
         rows = pd.Index(self.codes).get_indexer(panel.codes)
         origins = self.recalibration_origins(panel)  # then the forecast's own, the last
@@ -160,13 +177,13 @@ def train(
     calibration_bins = min(calibration_bins, panel.bins // 4)
     split = panel.bins - calibration_bins
     if split < 2 * panel.season or calibration_bins < horizon + 1:
-        raise ValueError(
+        raise InputError(
             f"{panel.bins} bins are too few to train and calibrate on: need at least "
             f"{2 * panel.season + horizon + 1} ({panel.width} bins, two days plus a horizon)"
         )
     if np.isnan(panel.values).any():
         bad = panel.codes[np.isnan(panel.values).any(axis=1)]
-        raise ValueError(f"NaN request counts in {', '.join(map(str, bad[:5]))}")
+        raise InputError(f"NaN request counts in {', '.join(map(str, bad[:5]))}; fill or drop those bins first")
     scale = mase_scale(panel.values, panel.season)
     residuals, bins = held_out(model, panel, split, panel.bins, horizon, scale)
     model.fit(panel)
@@ -194,13 +211,16 @@ def update(trained: TrainedForecaster, panel: Panel) -> TrainedForecaster:
     serving. Programs must be the trained ones, all of them."""
     unknown = sorted(set(map(str, panel.codes)) - set(map(str, trained.codes)))
     if unknown:
-        raise ValueError(f"update cannot add programs ({', '.join(unknown[:5])}): train a new model instead")
+        raise InputError(f"update cannot add programs ({', '.join(unknown[:5])}): train a new model instead")
     missing = sorted(set(map(str, trained.codes)) - set(map(str, panel.codes)))
     if missing:
-        raise ValueError(f"update needs the data of every trained program; missing {', '.join(missing[:5])}")
+        raise InputError(
+            f"update needs the data of every trained program; missing {', '.join(missing[:5])}; "
+            "give it their data or train a new model"
+        )
     warm = getattr(trained.model, "update", None)
     if warm is None:
-        raise ValueError(f"the model {trained.name} has no warm start; train it again instead")
+        raise ModelError(f"the model {trained.name} has no warm start; train it again instead")
     panel = panel.select(pd.Index(panel.codes).get_indexer(trained.codes))  # rows in the trained order
     horizon = trained.horizon
     origins = np.arange(max(bins_until(panel, trained.trained_until), trained.min_history), panel.bins - horizon + 1)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import lightgbm as lgb
 import numpy as np
 
+from clonecast.errors import InputError, ModelError
 from models.baselines import _pairs, seasonal_naive_point
 from models.panel import Panel, event_features
 from traces.frames import EVENT_KINDS
@@ -109,7 +110,7 @@ class GradientBoosting:
     def update(self, panel: Panel) -> GradientBoosting:
         """Continued boosting: `update_estimators` more trees on the newest `update_bins` bins."""
         if self.booster is None:
-            raise ValueError("update needs a fitted model (fit or load one first)")
+            raise ModelError("LightGBM update needs a fitted model: fit or load one first")
         x, y = self._rows(panel, max(panel.season + 1, panel.bins - self.update_bins))
         previous = self.booster.booster_
         self.booster = self._regressor(self.update_estimators)
@@ -121,7 +122,10 @@ class GradientBoosting:
         horizon = self.horizon
         origins = np.arange(first, panel.bins - horizon + 1, self.stride)
         if len(origins) < 10:
-            raise ValueError(f"{panel.bins} bins are too few to train on (need more than a day and an hour)")
+            raise InputError(
+                f"{panel.bins} bins are too few to train LightGBM on (need more than a day and an hour); "
+                "give it more data"
+            )
         x, level, base = self.features(panel, origins, horizon)
         y = panel.values[:, origins[:, None] + np.arange(horizon)[None, :]].reshape(-1)
         return x, (y - base) / level
@@ -144,7 +148,7 @@ class GradientBoosting:
 
     def point(self, panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:
         if self.booster is None:
-            raise ValueError("fit the model first")
+            raise ModelError("the LightGBM model was never fitted: fit it (or load a fitted one) before forecasting")
         x, level, base = self.features(panel, origins, horizon)
         predicted = base + self.booster.predict(x) * level
         return np.maximum(predicted, 0.0).reshape(len(panel.codes), len(origins), horizon)

@@ -7,12 +7,12 @@ before o plus one (as LightGBM does), so one network serves series of any size:
   log1p of the normalised value one day earlier, and the sin/cos of its time of day;
 * the head reads the encoder's last hidden state with, per target bin o + h (h < H), the normalised value one
   day earlier and one week earlier (the day-ago value where the week is not there yet), the target's sin/cos
-  time of day and log1p of the level, and outputs H x Q quantiles of the normalised target. A linear skip
+  time of day and log1p of the level, and outputs the H medians of the normalised target. A linear skip
   from these seasonal references to the outputs lets it start out close to a seasonal naive forecast.
 
-The network trains with the pinball loss averaged over the quantile levels (Adam, fixed epochs, seeded).
-Forecasts are multiplied back by the level, floored at zero and sorted across levels so they never cross;
-`point` is the median head. A forecast made at origin o reads bins < o only.
+The network trains with the pinball loss at the median (Adam, fixed epochs, seeded); the intervals around its
+forecasts come from conformal calibration (`models.conformal`), not from the network. Forecasts are multiplied
+back by the level and floored at zero. A forecast made at origin o reads bins < o only.
 
 `update` warm-starts: it fine-tunes the current weights for a few epochs on the windows whose origins lie in the
 newest `update_bins` bins, a small fraction of a full fit's work.
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from clonecast.errors import ConfigError, InputError, ModelError
 from models.panel import Panel
 
 SEQ_FEATURES = 4  # per lookback step: value, day-ago value, sin and cos of the time of day
@@ -39,32 +40,30 @@ PREDICT_BATCH = 8192  # windows per forward pass at predict time
 
 
 class _Network(nn.Module):
-    """LSTM encoder + MLP head with a linear skip from the per-target features: -> [N, H, Q]."""
+    """LSTM encoder + MLP head with a linear skip from the per-target features: -> [N, H] medians."""
 
-    def __init__(self, hidden: int, layers: int, dropout: float, horizon: int, n_levels: int) -> None:
+    def __init__(self, hidden: int, layers: int, dropout: float, horizon: int) -> None:
         super().__init__()
-        self.horizon, self.n_levels = horizon, n_levels
+        self.horizon = horizon
         extra = HEAD_FEATURES * horizon + 1
         self.lstm = nn.LSTM(
             SEQ_FEATURES, hidden, num_layers=layers, batch_first=True, dropout=dropout if layers > 1 else 0.0
         )
-        last = nn.Linear(2 * hidden, horizon * n_levels)
+        last = nn.Linear(2 * hidden, horizon)
         self.mlp = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden + extra, 2 * hidden), nn.ReLU(), last)
-        self.skip = nn.Linear(extra, horizon * n_levels)
-        with torch.no_grad():  # start as the mean of the day-ago and week-ago values for every level
+        self.skip = nn.Linear(extra, horizon)
+        with torch.no_grad():  # start as the mean of the day-ago and week-ago values
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
             nn.init.zeros_(self.skip.weight)
             nn.init.zeros_(self.skip.bias)
             for h in range(horizon):
-                rows = slice(h * n_levels, (h + 1) * n_levels)
-                self.skip.weight[rows, h] = 0.5  # day-ago of step h
-                self.skip.weight[rows, horizon + h] = 0.5  # week-ago of step h
+                self.skip.weight[h, h] = 0.5  # day-ago of step h
+                self.skip.weight[h, horizon + h] = 0.5  # week-ago of step h
 
     def forward(self, seq: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
         _, (state, _) = self.lstm(seq)  # state [layers, N, hidden]
-        out = self.mlp(torch.cat([state[-1], head], dim=1)) + self.skip(head)
-        return out.view(-1, self.horizon, self.n_levels)
+        return self.mlp(torch.cat([state[-1], head], dim=1)) + self.skip(head)  # [N, H]
 
 
 @dataclass
@@ -91,7 +90,6 @@ class LSTMForecaster:
     learning_rate: float = 3e-3
     stride: int = 1
     max_samples: int = 20000
-    quantile_levels: tuple[int, ...] = (10, 50, 90)
     horizon: int = 12
     update_epochs: int = 2
     update_bins: int = 576
@@ -101,11 +99,11 @@ class LSTMForecaster:
     network: _Network | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.quantile_levels = tuple(sorted(int(q) for q in self.quantile_levels))
-        if 50 not in self.quantile_levels or not all(0 < q < 100 for q in self.quantile_levels):
-            raise ValueError(f"quantile_levels {self.quantile_levels} must lie in (0, 100) and include 50 (the point)")
         if min(self.lookback, self.hidden, self.layers, self.epochs, self.batch_size, self.stride, self.horizon) < 1:
-            raise ValueError("lookback, hidden, layers, epochs, batch_size, stride and horizon must be positive")
+            raise ConfigError(
+                f"LSTM: lookback={self.lookback}, hidden={self.hidden}, layers={self.layers}, epochs={self.epochs}, "
+                f"batch_size={self.batch_size}, stride={self.stride}, horizon={self.horizon}; all must be positive"
+            )
 
     # -- public interface ---------------------------------------------------------------------------------
 
@@ -114,16 +112,14 @@ class LSTMForecaster:
         values = _checked_values(panel, panel.bins)
         first = self._first_origin(panel)
         if panel.bins < first + self.horizon:
-            raise ValueError(
+            raise InputError(
                 f"{panel.bins} bins are too few to train the LSTM: it needs at least {first + self.horizon} "
-                f"(a day of {panel.season} + lookback {self.lookback} + horizon {self.horizon})"
+                f"(a day of {panel.season} + lookback {self.lookback} + horizon {self.horizon}); give it more data"
             )
         origins = np.arange(first, panel.bins - self.horizon + 1, self.stride)
         device = self._device()
         with _seeded(self.seed, device):
-            self.network = _Network(self.hidden, self.layers, self.dropout, self.horizon, len(self.quantile_levels)).to(
-                device
-            )
+            self.network = _Network(self.hidden, self.layers, self.dropout, self.horizon).to(device)
             self._train(panel, values, origins, self.epochs, self.max_samples, self.seed)
         return self
 
@@ -131,14 +127,14 @@ class LSTMForecaster:
         """Fine-tune the current weights for `update_epochs` on the windows whose origins lie in the newest
         `update_bins` bins (at most a quarter of `max_samples`, so an update stays a small share of a fit)."""
         if self.network is None:
-            raise ValueError("fit the LSTM before updating it")
+            raise ModelError("the LSTM was never fitted: fit it (or load a fitted one) before updating it")
         values = _checked_values(panel, panel.bins)
         last = panel.bins - self.horizon
         first = max(self._first_origin(panel), panel.bins - self.update_bins)
         if last < first:
-            raise ValueError(
+            raise InputError(
                 f"{panel.bins} bins are too few to update the LSTM: it needs at least "
-                f"{self._first_origin(panel) + self.horizon}"
+                f"{self._first_origin(panel) + self.horizon}; give it more data"
             )
         origins = np.arange(last, first - 1, -self.stride)[::-1]  # ends at the newest complete window
         seed = self.seed + panel.bins  # deterministic, but not the same draws as the fit
@@ -148,13 +144,12 @@ class LSTMForecaster:
 
     def point(self, panel: Panel, origins: np.ndarray, horizon: int) -> np.ndarray:
         """Median forecasts [P, O, H] from each origin (bins < origin only), >= 0."""
-        return self.quantiles(panel, origins, horizon)[50]
-
-    def quantiles(self, panel: Panel, origins: np.ndarray, horizon: int) -> dict[int, np.ndarray]:
-        """Forecast quantiles level -> [P, O, H], non-crossing and >= 0."""
         network = self._network()
         if horizon > self.horizon or horizon < 1:
-            raise ValueError(f"horizon {horizon} is outside 1..{self.horizon}, the horizon this LSTM was built for")
+            raise InputError(
+                f"horizon {horizon} is outside 1..{self.horizon}, the horizon this LSTM was built for; "
+                "ask for fewer steps or train for a longer horizon"
+            )
         origins = np.asarray(origins, dtype=np.int64).reshape(-1)
         n_programs, n_origins = len(panel.codes), len(origins)
         if n_origins and (origins.min() < 1 or origins.max() > panel.bins):
@@ -162,7 +157,7 @@ class LSTMForecaster:
         values = _checked_values(panel, int(origins.max()) if n_origins else 0)
         rows = np.repeat(np.arange(n_programs), n_origins)  # [N] series-major
         at = np.tile(origins, n_programs)  # [N]
-        out = np.empty((len(rows), self.horizon, len(self.quantile_levels)), dtype=np.float64)  # [N, H, Q]
+        out = np.empty((len(rows), self.horizon), dtype=np.float64)  # [N, H]
         cumulative = _cumulative(values)
         device = self._device()
         network.eval()
@@ -171,11 +166,9 @@ class LSTMForecaster:
                 part = slice(lo, lo + PREDICT_BATCH)
                 w = self._windows(panel, values, cumulative, rows[part], at[part])
                 seq, head = torch.from_numpy(w.seq).to(device), torch.from_numpy(w.head).to(device)
-                predicted = network(seq, head).double().cpu().numpy()  # [B, H, Q] normalised
-                out[part] = predicted * w.level[:, None, None]
-        out = np.sort(np.maximum(out, 0.0), axis=2)[:, :horizon]  # no crossing
-        shaped = out.reshape(n_programs, n_origins, horizon, len(self.quantile_levels))  # [P, O, H, Q]
-        return {level: shaped[..., i] for i, level in enumerate(self.quantile_levels)}
+                predicted = network(seq, head).double().cpu().numpy()  # [B, H] normalised
+                out[part] = predicted * w.level[:, None]
+        return np.maximum(out, 0.0)[:, :horizon].reshape(n_programs, n_origins, horizon)  # [P, O, H]
 
     # -- pickling: always as a CPU model, moved to the chosen device on use ------------------------------------
 
@@ -197,7 +190,7 @@ class LSTMForecaster:
 
     def _network(self) -> _Network:
         if self.network is None:
-            raise ValueError("fit the LSTM before forecasting with it")
+            raise ModelError("the LSTM was never fitted: fit it (or load a fitted one) before forecasting with it")
         device = self._device()
         if next(self.network.parameters()).device != device:
             self.network = self.network.to(device)
@@ -245,7 +238,6 @@ class LSTMForecaster:
         targets = at[:, None] + np.arange(self.horizon)[None, :]  # [N, H]
         y = (values[rows[:, None], targets] / w.level[:, None]).astype(np.float32)  # [N, H] normalised
         seq, head, target = (torch.from_numpy(a).to(device) for a in (w.seq, w.head, y))
-        tau = torch.tensor([q / 100.0 for q in self.quantile_levels], device=device)  # [Q]
         optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate)
         generator = torch.Generator().manual_seed(seed)
         network.train()
@@ -253,9 +245,8 @@ class LSTMForecaster:
             order = torch.randperm(len(rows), generator=generator).to(device)
             for lo in range(0, len(rows), self.batch_size):
                 batch = order[lo : lo + self.batch_size]
-                predicted = network(seq[batch], head[batch])  # [B, H, Q]
-                error = target[batch][:, :, None] - predicted
-                loss = torch.maximum(tau * error, (tau - 1.0) * error).mean()
+                predicted = network(seq[batch], head[batch])  # [B, H]
+                loss = 0.5 * (target[batch] - predicted).abs().mean()  # the pinball loss at the median
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(network.parameters(), 1.0)
@@ -298,7 +289,9 @@ def _checked_values(panel: Panel, end: int) -> np.ndarray:
     if bad.any():
         codes = ", ".join(str(c) for c in panel.codes[bad][:10])
         more = f" and {int(bad.sum()) - 10} more" if bad.sum() > 10 else ""
-        raise ValueError(f"the LSTM cannot use series with missing values (NaN): {codes}{more}")
+        raise InputError(
+            f"the LSTM cannot use series with missing values (NaN): {codes}{more}; fill or drop those bins first"
+        )
     return values
 
 

@@ -1,4 +1,4 @@
-"""Forecast accuracy (DESIGN.md section 5): MASE against the daily seasonal naive, WAPE, pinball loss and
+"""Forecast accuracy: MASE against the daily seasonal naive, WAPE, pinball loss and
 the coverage of central intervals."""
 
 from __future__ import annotations

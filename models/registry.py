@@ -1,10 +1,10 @@
-"""The MLflow side of forecasting (the only module besides `registry_runs` that imports mlflow).
+"""The MLflow side of forecasting (with `registry_tracking`, the only modules that import mlflow).
 
 A trained forecaster is logged as a pyfunc model with an explicit signature (input: recent history as
 program_code, ts, requests; output: the canonical forecast frame) into a registered model; versions carry
 the aliases `challenger` (newly trained) and `champion` (serving). `promote` applies the gate of
 `models.evaluation.gate` to both versions scored in the same run on one out-of-sample window (the caller's
-`compare`, e.g. `models.pipeline.compare`), and moves `champion` only when the challenger wins; the decision,
+`compare`, e.g. `jobs.gate.compare`), and moves `champion` only when the challenger wins; the decision,
 both figures and the window are written on the challenger's version as tags, so the registry UI shows why.
 
 Scheduled events do not travel through the pyfunc interface (its input is a history frame); the flows and
@@ -29,11 +29,13 @@ import numpy as np
 import pandas as pd
 import torch
 from mlflow import MlflowClient
+from mlflow.environment_variables import MLFLOW_REGISTRY_URI
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
 from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
+from clonecast.errors import ModelError
 from models.evaluation import Comparison, Decision, Scores, gate
 from models.forecaster import TrainedForecaster
 from traces.clones import CONTAINER
@@ -78,15 +80,25 @@ def signature(trained: TrainedForecaster) -> ModelSignature:
 
 @contextmanager
 def tracking(uri: str) -> Iterator[MlflowClient]:
-    """Point mlflow at `uri` for the block (tracking and registry), then restore the previous URIs."""
-    previous, previous_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    """Point the process' tracking and registry URIs at `uri` for the block (MLflow's fluent calls, such as
+    `start_run` and `pyfunc.load_model`, read them) and yield a client bound to `uri`.
+
+    Afterwards both are back exactly as they were: a URI that was not set is unset again, rather than pinned
+    to MLflow's default store (`mlflow.db` in the working directory) and exported to subprocesses.
+    """
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    previous_registry = MLFLOW_REGISTRY_URI.get()  # set_registry_uri mirrors a set URI into this variable
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
         yield MlflowClient(tracking_uri=uri, registry_uri=uri)
     finally:
-        mlflow.set_tracking_uri(previous)
-        mlflow.set_registry_uri(previous_registry)
+        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None unsets it (and its variable)
+        if previous_registry is not None:
+            mlflow.set_registry_uri(previous_registry)
+        else:
+            mlflow.set_registry_uri(None)  # type: ignore[arg-type]  # None unsets it, but not its variable
+            MLFLOW_REGISTRY_URI.unset()
 
 
 def experiment(client: MlflowClient, uri: str, name: str = EXPERIMENT) -> str:
@@ -169,7 +181,9 @@ def load(uri: str, name: str, alias: str = CHAMPION) -> TrainedForecaster:
     model = load_pyfunc(uri, name, alias)
     wrapper = model.unwrap_python_model()
     if not isinstance(wrapper, ForecastModel):
-        raise ValueError(f"models:/{name}@{alias} is not a clonecast forecaster")
+        raise ModelError(
+            f"models:/{name}@{alias} in {uri} is not a clonecast forecaster; register one with clonecast train"
+        )
     return wrapper.trained
 
 
@@ -182,14 +196,16 @@ def _pyfunc(uri: str, model_uri: str) -> Any:
         try:
             return mlflow.pyfunc.load_model(model_uri)
         except MlflowException as e:
-            raise ValueError(f"no model at {model_uri} in {uri}: {e.message}") from e
+            raise ModelError(
+                f"no model at {model_uri} in {uri}: {e.message}; train and register one, or check the name and alias"
+            ) from e
 
 
 def _version(uri: str, name: str, version: str) -> TrainedForecaster:
     """The native forecaster of one version (what an alias pointed at when it was read)."""
     wrapper = _pyfunc(uri, f"models:/{name}/{version}").unwrap_python_model()
     if not isinstance(wrapper, ForecastModel):
-        raise ValueError(f"models:/{name}/{version} is not a clonecast forecaster")
+        raise ModelError(f"models:/{name}/{version} in {uri} is not a clonecast forecaster")
     return wrapper.trained
 
 
@@ -219,7 +235,9 @@ def promote(uri: str, name: str, margin: float, compare: Compare) -> Promotion:
     challenger if it wins. The decision, both figures and the window are tagged on the challenger's version."""
     found = aliases(uri, name)
     if CHALLENGER not in found:
-        raise ValueError(f"registered model {name!r} has no {CHALLENGER!r} version in {uri}")
+        raise ModelError(
+            f"registered model {name!r} has no {CHALLENGER!r} version in {uri}; train and register a challenger first"
+        )
     challenger, champion = found[CHALLENGER], found.get(CHAMPION)
     comparison = None
     if champion == challenger:

@@ -1,7 +1,7 @@
 """Hyperparameter tuning with Optuna: a seeded TPE search over a model's knobs, scored by the mean MASE of
 rolling validation folds at the end of the panel, with median pruning between folds.
 
-Pure optuna + numpy: tracking hooks in through `on_trial` (see `models.registry_runs` for MLflow), so this
+Pure optuna + numpy: tracking hooks in through `on_trial` (see `models.registry_tracking` for MLflow), so this
 module imports no tracking library.
 """
 
@@ -17,7 +17,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from clonecast.errors import ConfigError, InputError
 from models.backtest import PanelModel
+from models.catalog import make_model
 from models.metrics import mase, mase_scale
 from models.panel import Panel
 
@@ -70,15 +72,6 @@ def hybrid_space(trial: optuna.Trial) -> dict[str, Any]:
 SPACES: dict[str, Space] = {"hybrid": hybrid_space, "lightgbm": lightgbm_space, "lstm": lstm_space}
 
 
-def make_model(name: str, params: dict[str, Any], seed: int, *, horizon: int | None = None) -> PanelModel:
-    """A fresh, unfitted model `name` with `params` (e.g. a tuning result's best_params) and `seed`."""
-    if name not in SPACES:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(SPACES))}")
-    from models.catalog import make_model as build
-
-    return build(name, seed, horizon or 12, **params)
-
-
 @dataclass
 class TrialRecord:
     """A finished trial, as `on_trial` sees it.
@@ -118,16 +111,17 @@ class Fold:
 def validation_folds(panel: Panel, *, folds: int, horizon: int, stride: int, validation_fraction: float) -> list[Fold]:
     """`folds` consecutive windows sharing the last `validation_fraction` of the panel, oldest first."""
     if folds < 1 or horizon < 1 or stride < 1:
-        raise ValueError("folds, horizon and stride must be at least 1")
+        raise ConfigError(f"tuning: folds={folds}, horizon={horizon}, stride={stride}; each must be at least 1")
     if not 0 < validation_fraction < 1:
-        raise ValueError("validation_fraction must lie in (0, 1)")
+        raise ConfigError(f"tuning: validation_fraction={validation_fraction} must lie in (0, 1)")
     window = max(horizon, round(panel.bins * validation_fraction / folds))
     first = panel.bins - folds * window
     history = 2 * panel.season
     if first < history:
-        raise ValueError(
+        raise InputError(
             f"panel of {panel.bins} bins is too short to tune on: {folds} validation folds of {window} bins "
-            f"leave {max(first, 0)} bins before the first, need at least {history} (two days)"
+            f"leave {max(first, 0)} bins before the first, need at least {history} (two days); "
+            "give it more data, fewer folds or a smaller validation fraction"
         )
     out = []
     for k in range(folds):
@@ -148,7 +142,7 @@ def fold_mase(model: PanelModel, panel: Panel, fold: Fold, horizon: int) -> floa
 
 def score_fold(name: str, params: dict[str, Any], seed: int, panel: Panel, fold: Fold, horizon: int) -> float:
     """A fresh model's mean MASE over the panel's series on one fold (the default fold scorer)."""
-    return fold_mase(make_model(name, params, seed, horizon=horizon), panel, fold, horizon)
+    return fold_mase(make_model(name, seed, horizon, **params), panel, fold, horizon)
 
 
 FoldScorer = Callable[[str, dict[str, Any], int, Panel, Fold, int], float]
@@ -178,7 +172,7 @@ def tune(
     that shards the programs over a Dask cluster).
     """
     if name not in SPACES:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(SPACES))}")
+        raise ConfigError(f"unknown model {name!r} to tune; known: {', '.join(sorted(SPACES))}")
     space = space or SPACES[name]
     windows = validation_folds(
         panel, folds=folds, horizon=horizon, stride=stride, validation_fraction=validation_fraction
@@ -227,7 +221,10 @@ def tune(
     table = trials_table(study)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
-        raise RuntimeError(f"no trial of {name} completed within the budget ({len(study.trials)} started)")
+        raise ConfigError(
+            f"no trial of {name} completed within the budget ({len(study.trials)} started); "
+            "raise the timeout or the number of trials"
+        )
     best = study.best_trial
     return TuneResult(
         name, dict(best.user_attrs.get("model_params", best.params)), float(study.best_value), table, study

@@ -1,7 +1,8 @@
 """Prioritisation under scarcity: which clones to grant when hosts cannot hold every target.
 
 Each wanted clone (program p, k-th clone) is worth the cold starts it is expected to avoid,
-P(need >= k) x cold_start_s, where P comes from the clones needed at each forecast quantile (a wide
+P(need >= k) x cold_start_s x the weight of the program's criticality (a critical program's cold start
+costs four standard ones), where P comes from the clones needed at each forecast quantile (a wide
 interval keeps P high for more clones). Clones are granted in order of that value per unit of the
 scarce resource they use: GPUs for GPU programs, granted first against the GPUs of their type, then
 the dominant CPU/memory share for the others. Floors are granted before everything, caps and a global
@@ -34,16 +35,23 @@ class Capacity:
 
 
 def clone_values(
-    needed: np.ndarray, levels: np.ndarray, cold_start_s: np.ndarray, program: np.ndarray, kth: np.ndarray
+    needed: np.ndarray,
+    levels: np.ndarray,
+    cold_start_s: np.ndarray,
+    program: np.ndarray,
+    kth: np.ndarray,
+    weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Value of the `kth` clone of `program` for each candidate [C].
 
     `needed` [P, L] are the clones needed at the quantile `levels` [L] (0..1, ascending);
-    P(need >= k) = 1 - (the highest level whose need is below k), an empirical step CDF.
+    P(need >= k) = 1 - (the highest level whose need is below k), an empirical step CDF. `weight` [P]
+    scales each program's cold starts (its criticality; default 1).
     """
     below = needed[program] < kth[:, None]  # [C, L]: at this level fewer than k clones suffice
     cdf = np.where(below, levels[None, :], 0.0).max(axis=1)  # [C]
-    return (1.0 - cdf) * cold_start_s[program]
+    value = (1.0 - cdf) * cold_start_s[program]
+    return value if weight is None else value * weight[program]
 
 
 def allocate(
@@ -60,10 +68,12 @@ def allocate(
     floor: np.ndarray | None = None,
     cap: np.ndarray | None = None,
     budget: Budget | None = None,
+    weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Clones granted per program [P] (<= max(target, floor), <= cap, within capacity and budget).
 
-    `needed` [P, L] are the clones needed at each quantile `levels` [L]; they value each clone."""
+    `needed` [P, L] are the clones needed at each quantile `levels` [L]; they value each clone, with
+    `weight` [P] (criticality) scaling a program's cold starts."""
     n = len(codes)
     floor = np.zeros(n, np.int64) if floor is None else floor
     cap = np.full(n, np.iinfo(np.int64).max) if cap is None else cap
@@ -74,7 +84,7 @@ def allocate(
         return np.zeros(n, np.int64)
     program, kth = np.nonzero(np.arange(1, upto + 1)[None, :] <= wanted[:, None])  # candidates
     kth = kth + 1
-    value = clone_values(needed, levels, cold_start_s, program, kth)
+    value = clone_values(needed, levels, cold_start_s, program, kth, weight)
     gpu = gpus[program] > 0
     share = np.maximum(
         cpu[program] / max(capacity.cpu_millicores, 1e-9), memory[program] / max(capacity.memory_mb, 1e-9)

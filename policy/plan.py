@@ -1,7 +1,7 @@
 """The cloning manager: forecast frame + programs + hosts (+ the clones that exist) -> a clone plan.
 
 A plan holds ordered actions `{op: clone|remove, program_code, host, count, target, reason}` and the
-target warm count per program (DESIGN.md section 2). Every action also carries the host's target count,
+target warm count per program, and serialises to JSON. Every action also carries the host's target count,
 so a plan is replayable: applying it twice leaves the same clones as applying it once.
 """
 
@@ -14,11 +14,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from clonecast.errors import DataValidationError
+from clonecast.errors import DataValidationError, InputError
 from policy.allocate import Budget, Capacity, allocate, clone_values
 from policy.placement import HostArrays, latency_matrix, place
 from policy.targets import Objective, quantile_at, ready_bin, warm_targets
-from traces.clones import DEFAULT_COLD_START_S, clones_needed, concurrencies, durations_s
+from traces.clones import (
+    DEFAULT_COLD_START_S,
+    clones_needed,
+    cold_start_weights,
+    concurrencies,
+    criticalities,
+    durations_s,
+)
 from traces.frames import forecast_frame, hosts_frame, programs_frame, quantile_columns
 
 if TYPE_CHECKING:
@@ -124,8 +131,9 @@ def plan_clones(
     codes = np.sort(frame["program_code"].astype(str).unique())
     profile = programs.set_index("program_code").reindex(codes)
     if profile["memory_mb"].isna().any():
-        raise ValueError(
-            f"forecast names programs the programs frame lacks: {list(codes[profile['memory_mb'].isna()][:5])}"
+        raise InputError(
+            f"forecast names programs the programs frame lacks: {list(codes[profile['memory_mb'].isna()][:5])}; "
+            "give the programs frame of the data the forecast was made from"
         )
     levels_available = quantile_columns(frame)
     grid = _grid(frame, codes, steps, ["yhat", *levels_available])  # column -> [P, S]
@@ -137,8 +145,10 @@ def plan_clones(
     gpu_type = profile["gpu_type"].fillna("").astype(str).to_numpy(object)
     concurrency = concurrencies(profile)
     duration = durations_s(profile)
+    classes = criticalities(profile)  # [P]
+    weight = cold_start_weights(classes)  # [P] what a cold start costs relative to a standard program's
 
-    level = settings.objective.levels(cold, memory, gpus, width)  # [P]
+    level = settings.objective.levels(cold, memory, gpus, width, weight)  # [P]
     quantiles = {int(c[1:]): grid[c] for c in levels_available} or {50: grid["yhat"]}
     demand = quantile_at(level, quantiles)  # [P, S] requests per bin at each program's level
     schedule = clones_needed(demand, duration[:, None], concurrency, width)  # [P, S]
@@ -158,7 +168,7 @@ def plan_clones(
     deciding = np.where(schedule[np.arange(len(codes)), ready] >= schedule[:, current], ready, current)  # [P]
     for_bin = pd.DatetimeIndex([first_bin + int(b) * width for b in deciding])  # the bin `wanted` is for
     first_value = clone_values(
-        needed_by_level, levels_sorted, cold, np.arange(len(codes)), np.ones(len(codes), np.int64)
+        needed_by_level, levels_sorted, cold, np.arange(len(codes)), np.ones(len(codes), np.int64), weight
     )
 
     host_arrays = HostArrays.from_frame(hosts)
@@ -183,6 +193,7 @@ def plan_clones(
         floor,
         cap,
         settings.budget,
+        weight,
     )
 
     region_index, regions = pd.factorize(
@@ -214,18 +225,21 @@ def plan_clones(
     placed = {str(codes[p]): 0 for p in range(len(codes))}
     for (p, _), c in after.items():
         placed[p] += c
-    actions = _actions(existing, after, codes, wanted, granted, level, for_bin)
+    full = np.minimum(np.maximum(wanted, floor), cap)  # [P] what each program would get with room for all
+    scarcity = _scarcity(granted, full, classes)
+    actions = _actions(existing, after, codes, wanted, granted, level, for_bin, scarcity)
     shortfall = tuple(
         {
             "program_code": str(codes[p]),
+            "criticality": str(classes[p]),
             "wanted": int(wanted[p]),
             "granted": int(granted[p]),
             "placed": placed[str(codes[p])],
             "reason": "no host fits (fragmentation or GPU type)"
             if placement.unplaced[p]
-            else "scarce capacity or budget",
+            else f"scarce capacity or budget: {scarcity[p].removeprefix('; scarce: ')}",
         }
-        for p in np.flatnonzero((granted < np.minimum(np.maximum(wanted, floor), cap)) | (placement.unplaced > 0))
+        for p in np.flatnonzero((granted < full) | (placement.unplaced > 0))
     )
     return ClonePlan(
         created=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
@@ -291,8 +305,9 @@ def _actions(
     granted: np.ndarray,
     level: np.ndarray,
     for_bin: pd.DatetimeIndex,
+    scarcity: list[str],
 ) -> tuple[Action, ...]:
-    """Removals first (they free capacity), then clones; each with its reason."""
+    """Removals first (they free capacity), then clones; each with its reason (criticality included)."""
     index = {str(c): i for i, c in enumerate(codes)}
     removes: list[Action] = []
     clones: list[Action] = []
@@ -307,11 +322,23 @@ def _actions(
         else:
             why = (
                 f"q{level[p] * 100:.0f} forecast for {for_bin[p]:%Y-%m-%d %H:%M} UTC wants {wanted[p]} clone(s), "
-                f"{granted[p]} granted"
+                f"{granted[p]} granted{scarcity[p]}"
             )
         action = Action("clone" if new > old else "remove", program, host, abs(new - old), new, why)
         (clones if new > old else removes).append(action)
     return tuple(removes + clones)
+
+
+def _scarcity(granted: np.ndarray, full: np.ndarray, classes: np.ndarray) -> list[str]:
+    """Per program, the end of its reason: its criticality and, when capacity or budget fell short of any
+    program, what it kept (" (standard)", "; scarce: kept (critical)", "; scarce: dropped (best-effort)")."""
+    if (granted >= full).all():
+        return [f" ({c})" for c in classes]
+    notes = []
+    for got, asked, cls in zip(granted.tolist(), full.tolist(), classes.tolist(), strict=True):
+        kept = "kept" if got >= asked else "dropped" if got == 0 else f"{got} of {asked} kept"
+        notes.append(f"; scarce: {kept} ({cls})")
+    return notes
 
 
 def _freshest(forecast: pd.DataFrame, at: pd.Timestamp | None) -> tuple[pd.Timestamp, pd.DataFrame]:
@@ -319,13 +346,16 @@ def _freshest(forecast: pd.DataFrame, at: pd.Timestamp | None) -> tuple[pd.Times
     if at is not None:
         origins = origins[origins <= at]
         if origins.empty:
-            raise ValueError(f"no forecast was made by {at}; the earliest origin is {forecast['origin'].min()}")
+            raise InputError(
+                f"no forecast was made by {at}; the earliest origin is {forecast['origin'].min()}: "
+                "plan at a later time or give an older forecast"
+            )
     origin = pd.Timestamp(origins.max())
     frame = forecast[forecast["origin"] == origin]
     if at is not None:
         frame = frame[frame["ts"] >= at.floor("s")]
     if frame.empty:
-        raise ValueError(f"the forecast made at {origin} has no bin at or after {at}")
+        raise InputError(f"the forecast made at {origin} has no bin at or after {at}: it is stale, make a fresh one")
     return origin, frame
 
 

@@ -4,8 +4,9 @@ Each tick it compares the observed concurrency with the predicted one:
 
 - under-prediction (observed > `panic_ratio` x predicted and above what the pool serves at
   `panic_utilisation`): panic mode at once, sized for the observed load, at most `panic_max_extra`
-  clones per program above the prediction and `panic_budget` in total (largest deficits first); panic
-  holds for `panic_hold_s`;
+  clones per program above the prediction and `panic_budget` in total (weighted fair shares: a program
+  of criticality weight w gets w clones per round, so critical programs scale up first, then the largest
+  deficits); panic holds for `panic_hold_s`;
 - over-prediction: idle clones go only after `stabilise_s` (the target is the highest wanted over that
   window, and never below the clones busy within it), never below the program's floor;
 - health: unhealthy clones are replaced (the target counts healthy clones only).
@@ -70,9 +71,12 @@ class Journal:
 class ScalingPolicy:
     """Vectorised over programs; `step` returns the corrected target for each."""
 
-    def __init__(self, settings: ScalingSettings, floor: np.ndarray, cap: np.ndarray) -> None:
+    def __init__(
+        self, settings: ScalingSettings, floor: np.ndarray, cap: np.ndarray, weight: np.ndarray | None = None
+    ) -> None:
         self.settings = settings
         self.floor, self.cap = floor, cap
+        self.weight = np.ones(len(floor)) if weight is None else weight  # [P] criticality: cold-start cost
         self.panic_until = np.full(len(floor), -np.inf)
         keep = max(1, round(settings.stabilise_s / settings.cadence_s))
         self.history: deque[np.ndarray] = deque(maxlen=keep)
@@ -100,7 +104,7 @@ class ScalingPolicy:
         sized = np.ceil(observed_load / np.maximum(per_clone * cfg.panic_utilisation, 1e-9)).astype(np.int64)
         extra = np.where(panicking, np.clip(sized - predicted, 0, cfg.panic_max_extra), 0)
         if cfg.panic_budget is not None and extra.sum() > cfg.panic_budget:
-            extra = _within_budget(extra, cfg.panic_budget)
+            extra = _within_budget(extra, cfg.panic_budget, self.weight)
         wanted = predicted + extra
         self.history.append(wanted)
         stabilised = np.max(np.stack(self.history), axis=0)  # scale down only after the window
@@ -122,18 +126,15 @@ class ScalingPolicy:
         return target
 
 
-def _within_budget(extra: np.ndarray, budget: int) -> np.ndarray:
-    """Largest deficits first, one clone at a time in turn, until the budget is spent (deterministic)."""
-    out = np.zeros_like(extra)
-    left = budget
-    for round_ in range(int(extra.max())):
-        takers = np.flatnonzero(extra > round_)
-        takers = takers[np.lexsort((takers, -extra[takers]))][:left]
-        out[takers] += 1
-        left -= len(takers)
-        if left <= 0:
-            break
-    return out
+def _within_budget(extra: np.ndarray, budget: int, weight: np.ndarray | None = None) -> np.ndarray:
+    """Weighted fair shares of the budget: the k-th extra clone of a program comes at k / weight (a critical
+    program takes four clones per round of a standard one's), ties to the largest deficits, then the lower
+    program index (deterministic); with equal weights, one clone each in turn, largest deficits first."""
+    weight = np.ones(len(extra)) if weight is None else weight
+    program = np.repeat(np.arange(len(extra)), extra)  # [C] one candidate per extra clone
+    kth = np.arange(len(program)) - np.repeat(np.cumsum(extra) - extra, extra) + 1  # [C] 1..extra[p]
+    order = np.lexsort((program, -extra[program], kth / weight[program]))[:budget]
+    return np.bincount(program[order], minlength=len(extra)).astype(extra.dtype)
 
 
 class ScalingController:
@@ -146,7 +147,9 @@ class ScalingController:
         predicted_requests: np.ndarray,
         settings: ScalingSettings,
         floor: np.ndarray | None = None,
+        weight: np.ndarray | None = None,
     ) -> None:
+        """`weight` [P]: what a cold start of each program costs relative to a standard one's (criticality)."""
         self.cadence_s = settings.cadence_s
         self.targets = targets  # [P, T] clones per bin
         duration_s = trace.duration_ms / 1000.0
@@ -156,7 +159,7 @@ class ScalingController:
         self.per_clone = trace.concurrency.astype(float)
         self.window_bins = max(1, int(np.ceil(settings.stabilise_s / self.bin_s)))
         floor = np.zeros(trace.programs, np.int64) if floor is None else floor
-        self.policy = ScalingPolicy(settings, floor, np.full(trace.programs, np.iinfo(np.int64).max))
+        self.policy = ScalingPolicy(settings, floor, np.full(trace.programs, np.iinfo(np.int64).max), weight)
 
     @property
     def journal(self) -> Journal:

@@ -7,7 +7,9 @@ per second of cold-start wait and a cost of an idle clone, the newsvendor critic
                                         c_idle = (memory GB x cost_per_gb_hour + GPUs x cost_per_gpu_hour) x bin hours
 
 is the demand quantile that minimises expected cost: long cold starts push it up, expensive idle clones
-(GPUs, big memory) push it down. Alternatively a target cold-start % gives level = 1 - pct / 100.
+(GPUs, big memory) push it down. A program's criticality weighs its cold starts (c_cold x weight; critical 4,
+standard 1, best-effort 0.25, traces.frames.CRITICALITY). Alternatively a target cold-start % gives
+level = 1 - pct / (100 x weight): a critical program gets a quarter of the standard cold-start rate.
 """
 
 from __future__ import annotations
@@ -30,13 +32,20 @@ class Objective:
     max_level: float = 0.99
 
     def levels(
-        self, cold_start_s: np.ndarray, memory_mb: np.ndarray, gpus: np.ndarray, bin: pd.Timedelta
+        self,
+        cold_start_s: np.ndarray,
+        memory_mb: np.ndarray,
+        gpus: np.ndarray,
+        bin: pd.Timedelta,
+        weight: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The demand quantile (0..1) to provision for, per program [P]."""
+        """The demand quantile (0..1) to provision for, per program [P]; `weight` [P] is what a cold start of
+        each program costs relative to a standard program's (its criticality; default 1)."""
+        weight = np.ones(len(cold_start_s)) if weight is None else np.asarray(weight, dtype=float)
         if self.target_cold_start_pct is not None:
-            level = np.full(len(cold_start_s), 1.0 - self.target_cold_start_pct / 100.0)
+            level = 1.0 - self.target_cold_start_pct / 100.0 / weight
         else:
-            cold = cold_start_s * self.cost_per_cold_second
+            cold = cold_start_s * self.cost_per_cold_second * weight
             hours = bin / pd.Timedelta("1h")
             idle = (memory_mb / 1024.0 * self.cost_per_gb_hour + gpus * self.cost_per_gpu_hour) * hours
             level = np.divide(cold, cold + idle, out=np.ones_like(cold), where=(cold + idle) > 0)

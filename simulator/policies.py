@@ -1,7 +1,8 @@
-"""The policies of DESIGN.md section 4 behind one protocol, for Mode A (loaded or not, per bin) and
-Mode B (target containers, at the policy's own cadence). No policy but the oracle sees the future:
-Mode A matrices at bin t depend on bins < t only, Mode B controllers read the past through
-PoolObservation, forecast-driven policies use forecasts made at least a cold start before the bin.
+"""The simulator's policies (`POLICY_HELP`: keep-alive, hybrid histogram, reactive, seed, predictive, oracle)
+behind one protocol, for Mode A (loaded or not, per bin) and Mode B (target containers, at the policy's own
+cadence). No policy but the oracle sees the future: Mode A matrices at bin t depend on bins < t only, Mode B
+controllers read the past through PoolObservation, forecast-driven policies use forecasts made at least a cold
+start before the bin.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from clonecast.errors import ConfigError, InputError, SchemaError
 from policy.scaling import ScalingController, ScalingSettings
 from policy.targets import Objective, quantile_at, ready_bin, warm_targets
 from simulator.apps import keepalive_loaded
@@ -39,7 +41,7 @@ class SimContext:
         if self.view is not None:
             return self.view
         if self.forecast is None:
-            raise ValueError("this policy needs a forecast frame (none given)")
+            raise InputError("this policy needs a forecast frame (none given); pass one or choose another policy")
         return forecast_view(self.forecast, trace, decision_lead(trace))
 
 
@@ -262,8 +264,9 @@ class ScaledController(ScalingController, EmptyStart):
 class Predictive:
     """Forecaster + cloning manager + dynamic scaling policy.
 
-    The manager provisions each program at its own demand quantile (from the cold-start objective, or a
-    fixed `level`), the scaling policy corrects under-prediction at once and removes idle clones after
+    The manager provisions each program at its own demand quantile (from the cold-start objective, with each
+    program's cold starts weighed by its criticality, or a fixed `level`), the scaling policy corrects
+    under-prediction at once (critical programs first under a panic budget) and removes idle clones after
     its stabilisation window."""
 
     level: int | None = None
@@ -279,11 +282,13 @@ class Predictive:
         view = ctx.forecast_for(trace)
         quantiles = {int(c[1:]): view.get(c) for c in view.values if c.startswith("q")}
         if not quantiles:
-            raise ValueError("the forecast has no quantile columns (q<level>); predictive needs them")
+            raise SchemaError(
+                "the forecast has no quantile columns (q<level>); predictive needs them: forecast with intervals"
+            )
         if self.level is not None:
             levels = np.full(trace.programs, self.level / 100.0)
         else:
-            levels = self.objective.levels(trace.cold_start_s, trace.memory_mb, trace.gpus, view.width)
+            levels = self.objective.levels(trace.cold_start_s, trace.memory_mb, trace.gpus, view.width, trace.weight)
         return quantile_at(levels, quantiles), view
 
     def loaded(self, trace: SimTrace, ctx: SimContext) -> np.ndarray:
@@ -295,7 +300,7 @@ class Predictive:
         demand, view = self.demand(trace, ctx)
         per_bin = demand * (trace.bin / view.width)
         targets = clones_needed(per_bin, trace.duration_ms / 1000.0, trace.concurrency, trace.bin, expected=demand)
-        return ScaledController(trace, targets, per_bin, self.scaling)
+        return ScaledController(trace, targets, per_bin, self.scaling, weight=trace.weight)
 
 
 @dataclass(frozen=True)
@@ -345,8 +350,8 @@ def make_policy(spec: str) -> Policy:
         if name == "oracle" and not knob:
             return Oracle()
     except ValueError as e:
-        raise ValueError(f"bad knob in policy {spec!r}: {e}") from e
-    raise ValueError(f"unknown policy {spec!r}; one of: {', '.join(POLICY_HELP)}")
+        raise ConfigError(f"bad knob in policy {spec!r}: {e}") from e
+    raise ConfigError(f"unknown policy {spec!r}; choose one of: {', '.join(POLICY_HELP)}")
 
 
 def _number(value: float) -> str:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from traces.clones import DEFAULT_COLD_START_S, DEFAULT_DURATION_MS
+from clonecast.errors import InputError
+from traces.clones import DEFAULT_COLD_START_S, DEFAULT_DURATION_MS, cold_start_weights, criticalities
 from traces.frames import Dataset
 
 
@@ -25,6 +26,7 @@ class SimTrace:
     concurrency: np.ndarray  # [P] requests one container serves at once
     cold_start_s: np.ndarray  # [P]
     duration_ms: np.ndarray  # [P, T] mean execution time per request in the bin
+    criticality: np.ndarray | None = None  # [P] class (traces.frames.CRITICALITY); None = all standard
 
     @property
     def programs(self) -> int:
@@ -37,6 +39,11 @@ class SimTrace:
     @property
     def bin_minutes(self) -> float:
         return self.bin / pd.Timedelta("1min")
+
+    @property
+    def weight(self) -> np.ndarray:
+        """What a cold start of each program costs relative to a standard program's [P] (its criticality)."""
+        return np.ones(self.programs) if self.criticality is None else cold_start_weights(self.criticality)
 
     def bins_for(self, minutes: float) -> int:
         """How many whole bins cover `minutes` (rounded up)."""
@@ -56,7 +63,7 @@ def sim_trace(dataset: Dataset) -> SimTrace:
     codes = requests["program_code"].unique()
     n_bins = requests["ts"].nunique()
     if len(requests) != len(codes) * n_bins:
-        raise ValueError(
+        raise InputError(
             f"the requests frame is not on a complete grid ({len(requests)} rows for {len(codes)} programs x "
             f"{n_bins} bins); validate and resample it first"
         )
@@ -65,7 +72,9 @@ def sim_trace(dataset: Dataset) -> SimTrace:
     programs = dataset.programs.set_index("program_code").reindex(codes)
     if programs["memory_mb"].isna().any():
         missing = list(programs.index[programs["memory_mb"].isna()][:3])
-        raise ValueError(f"programs frame lacks {missing}...; every program needs its resources")
+        raise InputError(
+            f"programs frame lacks {missing}...; every program needs its resources: add their rows (memory_mb at least)"
+        )
     if "duration_ms" in programs.columns:
         mean_ms = programs["duration_ms"].fillna(DEFAULT_DURATION_MS).to_numpy(dtype=float)
     else:
@@ -86,4 +95,5 @@ def sim_trace(dataset: Dataset) -> SimTrace:
         concurrency=np.maximum(programs["concurrency"].to_numpy(dtype=np.int64), 1),
         cold_start_s=programs["cold_start_s"].fillna(DEFAULT_COLD_START_S).to_numpy(dtype=float),
         duration_ms=np.asarray(duration, dtype=float),
+        criticality=criticalities(programs),
     )

@@ -11,6 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from clonecast.errors import SchemaError
+from traces.frames import CRITICALITY, DEFAULT_CRITICALITY
+
 DEFAULT_COLD_START_S = 1.0
 DEFAULT_DURATION_MS = 100.0  # when a trace records no execution time
 CONTAINER = ("cpu_millicores", "memory_mb", "gpus")  # a container's request (programs frame columns)
@@ -46,6 +49,24 @@ def concurrencies(programs: pd.DataFrame) -> np.ndarray:
     """Requests one container serves at once [P] (1 where unknown)."""
     known = programs["concurrency"] if "concurrency" in programs else pd.Series(np.nan, index=programs.index)
     return np.maximum(known.astype(float).fillna(1).to_numpy(np.int64), 1)
+
+
+def criticalities(programs: pd.DataFrame) -> np.ndarray:
+    """Criticality class per program [P]: the programs' `criticality`, the default where unset or empty."""
+    known = programs["criticality"] if "criticality" in programs else pd.Series("", index=programs.index)
+    classes = known.astype(object).where(known.notna(), "").astype(str).str.strip().to_numpy(object)
+    classes[classes == ""] = DEFAULT_CRITICALITY
+    unknown = sorted(set(classes) - set(CRITICALITY))
+    if unknown:
+        raise SchemaError(
+            f"programs.criticality: unknown class(es) {unknown[:3]}; one of {', '.join(CRITICALITY)} (empty = standard)"
+        )
+    return classes
+
+
+def cold_start_weights(classes: np.ndarray) -> np.ndarray:
+    """What a cold start of each program costs relative to a standard one's [P] (see traces.frames.CRITICALITY)."""
+    return np.array([CRITICALITY[str(c)] for c in classes], dtype=float)
 
 
 def clone_resources(requests: np.ndarray, programs: pd.DataFrame, bin: pd.Timedelta) -> dict[str, np.ndarray]:

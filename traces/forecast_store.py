@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from clonecast.errors import InputError
 from traces.frames import forecast_frame
 
 PATTERN = "origin=*.parquet"
@@ -47,7 +48,10 @@ def read(folder: Path, start: pd.Timestamp | None = None, end: pd.Timestamp | No
     """All stored forecasts with origin in [start, end] (both optional)."""
     chosen = [o for o in origins(folder) if (start is None or o >= start) and (end is None or o <= end)]
     if not chosen:
-        raise FileNotFoundError(f"no stored forecasts in {folder} for origins {start} .. {end}")
+        raise InputError(
+            f"no stored forecasts in {folder} for origins {start} .. {end}: "
+            "run batch prediction for that window or widen it"
+        )
     return forecast_frame(pd.concat([pd.read_parquet(folder / _name(o)) for o in chosen], ignore_index=True))
 
 
@@ -55,5 +59,5 @@ def latest(folder: Path) -> pd.DataFrame:
     """The forecast of the newest origin."""
     found = origins(folder)
     if not found:
-        raise FileNotFoundError(f"no stored forecasts in {folder}: run batch prediction first")
+        raise InputError(f"no stored forecasts in {folder}: run batch prediction first")
     return read(folder, found[-1], found[-1])

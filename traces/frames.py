@@ -1,4 +1,4 @@
-"""Canonical frames (DESIGN.md section 2): typed schemas and one constructor each.
+"""Canonical frames, the long-format tables every stage exchanges: typed schemas and one constructor each.
 
 Constructors conform a frame to its schema (column order, dtypes, UTC timestamps, sort order); they do
 not judge the content. Content is judged by `data_checks.validate`, which runs before a constructor in
@@ -78,6 +78,14 @@ REQUESTS = FrameSchema(
     sort=("program_code", "ts"),
 )
 
+# What one cold start of a program costs relative to a standard program's: the cloning manager's objective
+# (the demand quantile), its scarcity allocation and the panic order all weigh cold starts by it. Powers of 4,
+# symmetric around standard: critical moves the newsvendor odds c_cold : c_idle four times up (a q80 program
+# goes to q94), best-effort four times down (q80 to q50), and under scarcity a critical clone outranks a
+# standard one unless it is four times less likely to be needed or needs four times the scarce resource.
+CRITICALITY = {"critical": 4.0, "standard": 1.0, "best-effort": 0.25}
+DEFAULT_CRITICALITY = "standard"
+
 PROGRAMS = FrameSchema(
     "programs",
     columns=(
@@ -91,6 +99,7 @@ PROGRAMS = FrameSchema(
         Column("image", "str", doc="container image"),
         Column("duration_ms", "float64", False, "mean execution time per request, when known"),
         Column("region", "str", False, "where the program's requests come from"),
+        Column("criticality", "str", False, "cold-start cost class, one of CRITICALITY; empty = standard"),
     ),
     key=("program_code",),
     sort=("program_code",),
@@ -256,15 +265,6 @@ def empty_events() -> pd.DataFrame:
             }
         )
     )
-
-
-CONSTRUCTORS = {
-    "requests": requests_frame,
-    "programs": programs_frame,
-    "events": events_frame,
-    "forecast": forecast_frame,
-    "hosts": hosts_frame,
-}
 
 
 @dataclass

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from clonecast.errors import ConfigError
 from traces.frames import Dataset, empty_events, events_frame, programs_frame, requests_frame
 from traces.loaders.common import long_from_wide, time_grid
 
-KINDS = ("web", "burst", "rare", "gpu", "cron")
 GPU_TYPES = ("T4", "A10", "V100M32")
 REGIONS = ("eu-west", "us-east")
 
@@ -67,11 +67,19 @@ class SyntheticConfig:
     def __post_init__(self) -> None:
         shares = self.bursty_share + self.sparse_share + self.gpu_share + self.cron_share
         if self.programs < 1 or self.days < 1:
-            raise ValueError("synthetic trace needs at least one program and one day")
+            raise ConfigError(
+                f"synthetic trace: programs={self.programs}, days={self.days}; give at least one program and one day"
+            )
         if not 0 <= shares <= 1:
-            raise ValueError(f"program shares add up to {shares:.2f}; they must lie in [0, 1]")
+            raise ConfigError(
+                f"synthetic trace: the bursty, sparse, GPU and cron program shares add up to {shares:.2f}; "
+                "make their sum lie in [0, 1]"
+            )
         if not 0 <= self.daily_amplitude < 1 or not 0 <= self.weekend_dip < 1:
-            raise ValueError("daily_amplitude and weekend_dip must lie in [0, 1)")
+            raise ConfigError(
+                f"synthetic trace: daily_amplitude={self.daily_amplitude}, weekend_dip={self.weekend_dip}; "
+                "both must lie in [0, 1)"
+            )
 
 
 def generate(config: SyntheticConfig | None = None) -> Dataset:

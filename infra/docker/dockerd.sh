@@ -20,7 +20,7 @@ running() { [ -S "$SOCK" ] && docker -H "unix://$SOCK" info >/dev/null 2>&1; }
 start() {
   install
   if running; then echo "dockerd already running"; return 0; fi
-  dockerd --host "unix://$SOCK" --pidfile "$PID" >"$RUN/dockerd.log" 2>&1 &
+  setsid dockerd --host "unix://$SOCK" --pidfile "$PID" >"$RUN/dockerd.log" 2>&1 &  # its own session: outlives the caller
   for _ in $(seq 1 60); do running && { echo "dockerd up ($SOCK)"; return 0; }; sleep 0.5; done
   echo "dockerd did not come up; see $RUN/dockerd.log" >&2; tail -20 "$RUN/dockerd.log" >&2; return 1
 }

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from actuators.base import PlanError
 from actuators.docker_engine import DockerActuator
+from clonecast.errors import PlanError
 from tests.actuators.plans import hosts, plan_to, programs
 
 

@@ -17,13 +17,14 @@ from kubernetes import client as k8s
 from kubernetes import utils as k8s_utils
 
 from actuators.base import ActuatorError, Observation
-from actuators.kubernetes_engine import KubernetesActuator, api_client
+from actuators.kubernetes_engine import WORKLOAD_CHECK, KubernetesActuator, Probes, api_client, exec_probe
 from tests.actuators.plans import plan_to, programs
 
 pytestmark = pytest.mark.kubernetes
 ROOT = Path(__file__).resolve().parents[2]
 RUN = Path(os.environ.get("CLONECAST_RUN_DIR", "/tmp/clonecast-run")) / "k8s"
 NAMESPACE = "clonecast"
+UNSCHEDULABLE_RETRY_S = 60 + 30  # kube-scheduler re-queues a pod it failed to bind after at most this
 NODES = pd.DataFrame(
     {
         "host": ["node-a1", "node-a2", "node-b1", "node-b2"],
@@ -177,4 +178,69 @@ def test_apiserver_restarted_mid_reconcile_converges_afterwards(service_account,
     report = actuator.reconcile(plan)
     assert report.ok, report.to_dict()
     assert {p: d.spec.replicas for p, d in actuator.deployments().items()} == plan.targets
-    wait(lambda: sum(actuator.observe().clones.values()) == sum(plan.targets.values()), timeout=90)
+    # a pod whose binding failed while the apiserver was down waits in kube-scheduler's unschedulable queue:
+    # 60 s there, flushed every 30 s (v1.20, not configurable); the bound leaves room for a loaded machine
+    wait(
+        lambda: sum(actuator.observe().clones.values()) == sum(plan.targets.values()), timeout=UNSCHEDULABLE_RETRY_S * 3
+    )
+
+
+def test_clones_carry_readiness_and_liveness_probes_overridable_per_program(service_account, clean) -> None:  # type: ignore[no-untyped-def]
+    own = Probes(readiness=k8s.V1Probe(tcp_socket=k8s.V1TCPSocketAction(port=9000), period_seconds=5), liveness=None)
+    programs = frame("api", "batch").assign(cold_start_s=[1.0, 30.0])
+    actuator = KubernetesActuator(service_account, NAMESPACE, programs, NODES, probes={"batch": own})
+    assert actuator.apply(plan_to({("api", "node-a1"): 2, ("batch", "node-b1"): 1})).ok
+    stored = {p: d.spec.template.spec.containers[0] for p, d in actuator.deployments().items()}
+    ready, live = stored["api"].readiness_probe, stored["api"].liveness_probe
+    assert ready.var_exec.command == list(WORKLOAD_CHECK) and live.var_exec.command == list(WORKLOAD_CHECK)
+    assert (ready.period_seconds, ready.failure_threshold) == (2, 3) and live.initial_delay_seconds == 1
+    assert str(stored["batch"].readiness_probe.tcp_socket.port) == "9000" and stored["batch"].liveness_probe is None
+    # the hollow kubelet runs the exec probe (its fake runtime answers it): the clones become Ready, and count
+    observe_until(actuator, lambda o: o.clones.get(("api", "node-a1")) == 2)
+
+
+def test_a_pod_that_is_not_ready_is_not_counted_as_warm(service_account, admin, clean) -> None:  # type: ignore[no-untyped-def]
+    actuator = KubernetesActuator(service_account, NAMESPACE, frame("api"), NODES, unready_grace_s=0.0)
+    actuator.apply(plan_to({("api", "node-a1"): 2}))
+    observe_until(actuator, lambda o: o.clones.get(("api", "node-a1")) == 2)
+    core = k8s.CoreV1Api(admin)
+
+    def observed_while_unready() -> Observation | None:
+        """Mark one pod not ready through the status subresource, observe, and check the kubelet has not yet
+        written its own status back (it reconciles every few seconds); None to try again."""
+        pod = core.list_namespaced_pod(NAMESPACE).items[0]
+        for condition in pod.status.conditions:
+            if condition.type in ("Ready", "ContainersReady"):
+                condition.status = "False"
+        for status in pod.status.container_statuses:
+            status.ready = False
+        try:
+            core.replace_namespaced_pod_status(pod.metadata.name, NAMESPACE, pod)
+        except k8s.exceptions.ApiException as e:
+            if e.status == 409:  # the kubelet wrote in between
+                return None
+            raise
+        seen = actuator.observe()
+        after = core.read_namespaced_pod_status(pod.metadata.name, NAMESPACE)
+        still = all(c.status == "False" for c in after.status.conditions if c.type == "Ready")
+        return seen if still else None
+
+    seen = wait(observed_while_unready, timeout=60, every=0.5)
+    assert seen.clones == {("api", "node-a1"): 1}  # the running, not ready pod is not capacity
+    assert seen.unhealthy == {("api", "node-a1"): 1}  # past the grace period (0 s here): replaced on reconcile
+
+
+def test_an_adopted_deployment_keeps_its_own_probes(service_account, admin, clean) -> None:  # type: ignore[no-untyped-def]
+    own = Probes(readiness=exec_probe(["/bin/true"], period_seconds=7), liveness=None)
+    body = KubernetesActuator(admin, NAMESPACE, frame("legacy"), NODES, probes={"legacy": own}).template(
+        "legacy", ["node-a1"], 1, plan_to({})
+    )
+    body.metadata.name = "users-own"
+    body.metadata.labels = {"owner": "user"}
+    k8s.AppsV1Api(admin).create_namespaced_deployment(NAMESPACE, body)
+    actuator = KubernetesActuator(service_account, NAMESPACE, frame("legacy"), NODES)  # default probes for its own
+    assert actuator.apply(plan_to({("legacy", "node-a1"): 3})).ok
+    container = k8s.AppsV1Api(admin).read_namespaced_deployment("users-own", NAMESPACE).spec.template.spec.containers[0]
+    assert container.readiness_probe.var_exec.command == ["/bin/true"] and container.readiness_probe.period_seconds == 7
+    assert container.liveness_probe is None
+    observe_until(actuator, lambda o: sum(c for (p, _), c in o.clones.items() if p == "legacy") == 3)

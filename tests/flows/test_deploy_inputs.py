@@ -1,7 +1,7 @@
 """What the deploy flow hands the planner: the latency matrix of its fleet and the clones that exist.
 
-Unit tests: `deploy_clones` runs as a plain function (`.fn`, no Prefect server) on a small dataset and a
-stored forecast, onto the demo fleet (dry-run) or a fake actuator."""
+Unit tests: the deploy flow's job (`jobs.deploy.deploy`, no Prefect server) on a small dataset and a stored
+forecast, onto the demo fleet (dry-run) or a fake actuator."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pytest
 
 from actuators.base import ApplyReport, Observation
 from clonecast.settings import Settings
-from flows import pipeline
+from jobs import apply as applying
+from jobs.deploy import deploy as deploy_job
 from policy.plan import ClonePlan
 from traces import forecast_store
 from traces.frames import Dataset, empty_events
@@ -66,14 +67,13 @@ def store_forecast(requests: float = 30.0) -> None:
 
 
 @pytest.fixture
-def deploy(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """deploy_clones without Prefect: the dataset above instead of a trace, the forecast stored."""
-    monkeypatch.setattr(pipeline, "load_valid", lambda trace, *args, **kwargs: dataset())
+def deploy() -> Any:
+    """The deploy flow's job without Prefect: the dataset above, the forecast stored."""
     store_forecast()
 
     def run(**options: Any) -> ClonePlan:
-        result = pipeline.deploy_clones.fn(**options)
-        return ClonePlan.from_dict(json.loads(Path(result["plan"]).read_text()))
+        result = deploy_job(dataset(), Settings(), **options)
+        return ClonePlan.from_dict(json.loads(Path(result.summary()["plan"]).read_text()))
 
     return run
 
@@ -91,7 +91,7 @@ def test_the_demo_fleet_is_planned_with_its_latency_matrix(deploy: Any) -> None:
 def test_a_latency_file_given_to_the_flow_steers_placement(deploy: Any, tmp_path: Path) -> None:
     table = tmp_path / "latency.csv"
     table.write_text("source,eu-west-a,eu-west-b,us-east-a,us-east-b\nus-east,5,6,90,95\n")
-    plan = deploy(actuator="dry-run", latency=str(table))
+    plan = deploy(actuator="dry-run", latency=table)
     assert zones(plan) <= {"eu-west-a", "eu-west-b"}
 
 
@@ -102,7 +102,7 @@ def test_a_dry_run_replans_from_the_previous_plan_without_churn(deploy: Any) -> 
     assert again.placements == first.placements
 
 
-def test_the_clones_an_actuator_observes_are_kept(deploy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_clones_an_actuator_observes_are_kept(deploy: Any) -> None:
     running = {("api", "us-east-b-2"): 4, ("web", "us-east-a-1"): 2}
 
     class Engine:
@@ -112,8 +112,7 @@ def test_the_clones_an_actuator_observes_are_kept(deploy: Any, monkeypatch: pyte
         def reconcile(self, plan: ClonePlan, *, dry_run: bool = False) -> ApplyReport:
             return ApplyReport()
 
-    monkeypatch.setattr(pipeline, "_actuator", lambda *args: Engine())
-    plan = deploy(actuator="dry-run", hosts=str(pipeline.DEMO_INFRA / "hosts.csv"))
+    plan = deploy(actuator="dry-run", hosts=applying.DEMO_FLEET / "hosts.csv", engine=Engine())
     desired = plan.desired()
     assert desired[("api", "us-east-b-2")] == 4 and desired[("web", "us-east-a-1")] == 2
     assert not [a for a in plan.actions if a.op == "remove"]  # only the missing clones are added

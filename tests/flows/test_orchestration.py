@@ -32,6 +32,7 @@ def stack(prefect_server: str, tmp_path_factory: pytest.TempPathFactory) -> dict
     env = services_env() | {
         "CLONECAST_STATE_DIR": str(folder / "state"),
         "CLONECAST_REGISTERED_MODEL": NAME,
+        "CLONECAST_KUBECONFIG": str(RUN / "k8s" / "admin.kubeconfig"),  # the plane `make up` starts
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

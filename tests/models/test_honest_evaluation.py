@@ -1,5 +1,5 @@
-"""Honest evaluation (issue 12, defects 3-5): a model is only scored on bins after its `trained_until`; the gate
-scores challenger and champion on one out-of-sample window in one run (STYLE.md rule 10)."""
+"""Honest evaluation: a model is only scored on bins after its `trained_until`; the gate
+scores challenger and champion on one out-of-sample window in one run."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from clonecast.cli import app
+from jobs.backtest import score_model
+from jobs.train import update_and_register
 from models import registry
 from models.catalog import make_model
 from models.drift import detect
 from models.evaluation import Scores, gate
 from models.forecaster import TrainedForecaster, train
 from models.panel import Panel
-from models.pipeline import evaluate, update_and_register
 from traces.frames import Dataset
 from traces.store import write_dataset
 from traces.synthetic import SyntheticConfig, generate
@@ -85,7 +86,7 @@ def version_tags(uri: str, version: str) -> dict[str, str]:
         return dict(client.get_model_version(NAME, version).tags)
 
 
-# -- defect 3: warm-start backtests ---------------------------------------------------------------------
+# -- warm-start backtests --------------------------------------------------------------------------------
 
 
 def test_update_without_new_data_reports_nothing_new_and_registers_nothing(
@@ -117,7 +118,7 @@ def test_warm_start_is_scored_only_after_the_champions_trained_until(uri: str, d
     assert outcome.trained.trained_until == panel.start + panel.bins * panel.width
 
 
-# -- defect 4: drift and the nightly evaluation ---------------------------------------------------------
+# -- drift and the nightly evaluation --------------------------------------------------------------------
 
 
 def test_drift_has_nothing_new_to_score_on_bins_the_champion_learnt(panel: Panel, on_all: TrainedForecaster) -> None:
@@ -131,7 +132,7 @@ def test_drift_is_judged_on_the_new_day_after_trained_until(
     dataset: Dataset, panel: Panel, but_last_day: TrainedForecaster
 ) -> None:
     history = panel.upto(panel.bins - DAY)
-    backtest = evaluate(make_model("ridge"), dataset, history, stride=12, sim_modes=())
+    backtest = score_model(make_model("ridge"), dataset, history, stride=12, sim_modes=())
     champion = dataclasses.replace(but_last_day, info=backtest.metrics())
     quiet = detect(champion, panel)
     assert quiet.new_bins == DAY and np.isfinite(quiet.recent_mase) and not quiet.drifted, quiet.reasons
@@ -146,15 +147,15 @@ def test_the_champion_is_evaluated_only_after_its_trained_until(
     dataset: Dataset, panel: Panel, on_all: TrainedForecaster, but_last_day: TrainedForecaster
 ) -> None:
     from clonecast.errors import NothingToScoreError
-    from models.pipeline import evaluate_trained  # what the nightly evaluate flow runs
+    from jobs.backtest import score_trained  # what the nightly evaluate flow runs
 
     with pytest.raises(NothingToScoreError, match="nothing new to score"):
-        evaluate_trained(on_all, dataset, panel, stride=12)
-    recent = evaluate_trained(but_last_day, dataset, panel, test_fraction=2 * DAY / panel.bins, stride=12)
+        score_trained(on_all, dataset, panel, stride=12)
+    recent = score_trained(but_last_day, dataset, panel, test_fraction=2 * DAY / panel.bins, stride=12)
     assert recent.result.origins.min() == panel.bins - DAY and np.isfinite(recent.metrics()["backtest_mase"])
 
 
-# -- defect 5: the gate ---------------------------------------------------------------------------------
+# -- the gate --------------------------------------------------------------------------------------------
 
 
 def test_gate_scores_both_on_one_window_not_on_their_logged_metrics(
@@ -170,14 +171,15 @@ def test_gate_scores_both_on_one_window_not_on_their_logged_metrics(
     tags = version_tags(uri, challenger)
     assert tags["gate"] == "rejected" and tags["gate_champion_version"] == champion
     assert "refitted" in tags["gate_window"] and "MASE +0.0%" in tags["gate_reason"]
-    recipe = evaluate(make_model("ridge"), dataset, panel, stride=12).metrics()  # the same split, here
+    recipe = score_model(make_model("ridge"), dataset, panel, stride=12).metrics()  # the same split, here
     for who in ("challenger", "champion"):
         assert float(tags[f"gate_{who}_mase"]) == pytest.approx(recipe[registry.MASE_METRIC], rel=1e-9)
         assert float(tags[f"gate_{who}_sim_cost"]) == pytest.approx(recipe[registry.COST_METRIC], rel=1e-9)
 
 
 def test_gate_scores_models_as_trained_when_a_window_follows_both(uri: str, dataset: Dataset, panel: Panel) -> None:
-    from models.pipeline import evaluate_trained, promote
+    from jobs.backtest import score_trained
+    from jobs.gate import promote
 
     cut = panel.bins - 2 * DAY
     champion, challenger = trained(panel, cut), trained(panel, cut, "seasonal-naive")
@@ -187,7 +189,7 @@ def test_gate_scores_models_as_trained_when_a_window_follows_both(uri: str, data
     assert outcome.comparison is not None and "as trained" in outcome.comparison.window
     scores = []
     for model in (challenger, champion):
-        metrics = evaluate_trained(model, dataset, panel, stride=12).metrics()
+        metrics = score_trained(model, dataset, panel, stride=12).metrics()
         scores.append(Scores(metrics[registry.MASE_METRIC], metrics[registry.COST_METRIC]))
     assert (outcome.comparison.challenger, outcome.comparison.champion) == (
         scores[0],

@@ -1,4 +1,4 @@
-"""The global LSTM forecaster: determinism, learning, no look-ahead, quantiles, warm-start updates, pickling,
+"""The global LSTM forecaster: determinism, learning, no look-ahead, medians, warm-start updates, pickling,
 and its refusals. Small networks and few epochs keep the whole file fast on two cores."""
 
 from __future__ import annotations
@@ -72,16 +72,14 @@ def test_lstm_does_not_see_after_its_origin() -> None:
     assert not np.allclose(model.point(panel_of(changed), origins[:1], 3), reference[:, :1])
 
 
-def test_quantiles_do_not_cross_and_the_median_is_the_point() -> None:
+def test_forecasts_are_non_negative_medians_up_to_the_built_horizon() -> None:
     panel = daily_panel(3)
-    model = LSTMForecaster(**SMALL, quantile_levels=(90, 10, 50, 75)).fit(panel)
+    model = LSTMForecaster(**SMALL).fit(panel)
+    assert model.network is not None and model.network.skip.out_features == model.horizon  # one median per step
     origins = np.arange(DAY * 2, DAY * 3 - 12, 7)
-    q = model.quantiles(panel, origins, 6)
-    assert sorted(q) == [10, 50, 75, 90] and q[10].shape == (3, len(origins), 6)
-    assert (q[10] >= 0).all()
-    assert (q[10] <= q[50]).all() and (q[50] <= q[75]).all() and (q[75] <= q[90]).all()
-    assert (q[90] > q[10]).mean() > 0.5  # a real spread, not one value four times
-    assert np.array_equal(q[50], model.point(panel, origins, 6))
+    point = model.point(panel, origins, 6)
+    assert point.shape == (3, len(origins), 6) and (point >= 0).all()
+    assert np.array_equal(point, model.point(panel, origins, 12)[:, :, :6])  # a shorter horizon is a prefix
     with pytest.raises(ValueError, match="horizon 13"):
         model.point(panel, origins, 13)
 
@@ -135,5 +133,5 @@ def test_refusals_name_what_is_wrong() -> None:
     assert "s0" not in str(error.value) and "s2" not in str(error.value)
     with pytest.raises(ValueError, match="fit"):
         LSTMForecaster().point(daily_panel(2), np.array([DAY]), 12)
-    with pytest.raises(ValueError, match="include 50"):
-        LSTMForecaster(quantile_levels=(10, 90))
+    with pytest.raises(ValueError, match="all must be positive"):
+        LSTMForecaster(hidden=0)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,7 +116,7 @@ def test_gate_needs_a_margin_on_both_scores() -> None:
 
 
 def worse_on_mase(challenger: TrainedForecaster, champion: TrainedForecaster) -> Comparison:
-    """Scores of both on one window, as `models.pipeline.compare` gives them (tested in test_honest_evaluation)."""
+    """Scores of both on one window, as `jobs.gate.compare` gives them (tested in test_honest_evaluation)."""
     return Comparison(Scores(mase=1.1, sim_cost=9.0), Scores(mase=1.0, sim_cost=10.0), "one window")
 
 
@@ -149,3 +151,32 @@ def test_registry_round_trip_aliases_and_promotion(tmp_path: Path, dataset, trai
     assert tags["gate"] == "rejected" and tags["gate_window"] == "one window" and tags["gate_champion_mase"] == "1.0"
     with pytest.raises(ValueError, match="no model"):
         registry.load(uri, "absent", "champion")
+
+
+def test_tracking_puts_back_unset_uris_so_no_store_appears_in_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # unset, as in a fresh process
+    mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+    store = tmp_path / "store"
+    store.mkdir()
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    assert registry.aliases(uri, "absent") == {}
+    assert not mlflow.is_tracking_uri_set()
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
+    assert [path.name for path in tmp_path.iterdir()] == ["store"]
+
+    mlflow.set_tracking_uri("http://tracking.example:5000")
+    mlflow.set_registry_uri("http://registry.example:5000")
+    try:
+        with registry.tracking(uri) as client:
+            assert mlflow.get_tracking_uri() == uri == mlflow.get_registry_uri() == client.tracking_uri
+        assert mlflow.get_tracking_uri() == "http://tracking.example:5000"
+        assert mlflow.get_registry_uri() == "http://registry.example:5000"
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+        os.environ.pop("MLFLOW_REGISTRY_URI", None)

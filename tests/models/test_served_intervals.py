@@ -1,5 +1,5 @@
-"""Served intervals are the backtest's online conformal intervals, recalibrated as actuals arrive (issue 12,
-defect 6): a registered model's 80 % interval keeps covering 80 % when its errors widen after training."""
+"""Served intervals are the backtest's online conformal intervals, recalibrated as actuals arrive: a
+registered model's 80 % interval keeps covering 80 % when its errors widen after training."""
 
 from __future__ import annotations
 

@@ -10,10 +10,11 @@ import mlflow
 import optuna
 import pytest
 
+from models.catalog import make_model
 from models.gbm import GradientBoosting
 from models.panel import Panel
-from models.registry_runs import tune_logged
-from models.tuning import SPACES, TrialRecord, make_model, tune
+from models.registry_tracking import tune_logged
+from models.tuning import SPACES, TrialRecord, tune
 from traces.synthetic import SyntheticConfig, generate
 
 
@@ -53,7 +54,7 @@ def test_tune_returns_the_best_completed_trial_and_reports_every_trial(panel: Pa
     assert 2 <= result.best_params["n_estimators"] <= 6 and 4 <= result.best_params["num_leaves"] <= 16
     assert 0.05 <= result.best_params["learning_rate"] <= 0.3
     assert len(result.trials) == 4 and {"number", "state", "value", "params_num_leaves"} <= set(result.trials)
-    model = make_model("lightgbm", result.best_params, seed=11)
+    model = make_model("lightgbm", seed=11, **result.best_params)
     assert isinstance(model, GradientBoosting) and model.num_leaves == result.best_params["num_leaves"]
     assert result.study.best_trial.number == best.number
 
@@ -87,8 +88,8 @@ def test_timeout_stops_the_search_early(panel: Panel) -> None:
 def test_unknown_model_and_too_short_panel_are_refused(panel: Panel) -> None:
     with pytest.raises(ValueError, match="known: hybrid, lightgbm, lstm"):
         tune("prophet", panel, n_trials=1)
-    with pytest.raises(ValueError, match="known"):
-        make_model("prophet", {}, seed=1)
+    with pytest.raises(ValueError, match="unknown model 'prophet'; choose one of hybrid, lstm, lightgbm"):
+        make_model("prophet", seed=1)
     with pytest.raises(ValueError, match="too short to tune"):
         tune("lightgbm", panel.upto(600), n_trials=1, space=tiny_space)
     assert set(SPACES) == {"hybrid", "lightgbm", "lstm"}
@@ -101,7 +102,7 @@ def test_default_spaces_build_their_models(name: str) -> None:
     study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=1))
     for _ in range(3):
         params = SPACES[name](study.ask())
-        model = make_model(name, params, seed=3, horizon=6)
+        model = make_model(name, seed=3, horizon=6, **params)
         assert model.name == name and getattr(model, "seed", None) == 3 and getattr(model, "horizon", None) == 6
         assert {key: getattr(model, key) for key in params} == params
 

@@ -40,7 +40,7 @@ def littles_law(requests: float, duration_s: float, concurrency: int) -> int:
 
 def test_the_forecast_frame_holds_the_resources_of_the_clones_not_of_one_container_per_request() -> None:
     codes = np.array(["busy", "quiet", "heavy"], dtype=object)
-    # busy: the example, 19.8 requests per 5 minutes at 207 ms on concurrency 4 -> one clone
+    # busy: 19.8 requests per 5 minutes at 207 ms on concurrency 4 -> one clone
     yhat = np.array([[[19.8, 0.4]], [[0.0, 3.0]], [[9000.0, 4500.0]]])  # [P, O=1, H=2]
     programs = pd.DataFrame(
         {
@@ -121,10 +121,10 @@ def test_huawei_dc3_trains_predicts_and_plans_clones_sized_by_littles_law(
     plan = plan_checked(
         forecast,
         dataset.programs,
-        read_hosts(ROOT / "infra/demo/hosts.csv"),
+        read_hosts(ROOT / "jobs/fleets/demo/hosts.csv"),
         now=now,
         at=now,
-        latency=read_latency(ROOT / "infra/demo/latency.csv"),
+        latency=read_latency(ROOT / "jobs/fleets/demo/latency.csv"),
     )
     assert plan.shortfall == ()  # the demo fleet holds every target: the plan is not capacity-bound
     levels = sorted(int(c[1:]) for c in forecast.columns if c.startswith("q"))

@@ -9,14 +9,13 @@ arguments as `best.<name>` params and the trials table as `trials.csv`. Each chi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import mlflow
 from mlflow.entities import RunStatus
 
 from models.panel import Panel
+from models.registry import tracking
 from models.tuning import TrialRecord, TuneResult, tune
 
 
@@ -33,18 +32,11 @@ def tune_logged(
     the parent run's id.
 
     The experiment is created (with `artifact_location`, when given) if it does not exist. The process'
-    tracking URI is set for the duration of the call and restored afterwards. A trial that raises is logged
-    as a FAILED child and fails the parent; no run is left open.
+    tracking and registry URIs point at `tracking_uri` for the duration of the call (`models.registry.tracking`).
+    A trial that raises is logged as a FAILED child and fails the parent; no run is left open.
     """
     if "on_trial" in tune_kwargs:
         raise TypeError("tune_logged logs every trial itself; on_trial cannot be passed")
-    client = mlflow.MlflowClient(tracking_uri)
-    found = client.get_experiment_by_name(experiment)
-    experiment_id = (
-        found.experiment_id
-        if found is not None
-        else client.create_experiment(experiment, artifact_location=artifact_location)
-    )
     settings = {
         "model": name,
         "programs": len(panel.codes),
@@ -57,21 +49,25 @@ def tune_logged(
     def log_trial(record: TrialRecord) -> None:
         _log_child(experiment_id, record)
 
-    with (
-        _tracking_uri(tracking_uri),
-        mlflow.start_run(
+    with tracking(tracking_uri) as client:
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = (
+            found.experiment_id
+            if found is not None
+            else client.create_experiment(experiment, artifact_location=artifact_location)
+        )
+        with mlflow.start_run(
             experiment_id=experiment_id, run_name=f"tune-{name}", nested=mlflow.active_run() is not None
-        ) as parent,
-    ):
-        mlflow.log_params(settings)
-        result = tune(name, panel, on_trial=log_trial, **tune_kwargs)
-        mlflow.log_metric("best_val_mase", result.best_value)
-        mlflow.log_metric("best_trial", float(result.study.best_trial.number))
-        mlflow.log_params({f"best.{key}": value for key, value in result.best_params.items()})
-        states = result.trials["state"].value_counts()
-        mlflow.log_metrics({f"trials_{state.lower()}": float(count) for state, count in states.items()})
-        mlflow.log_text(result.trials.to_csv(index=False), "trials.csv")
-        return result, parent.info.run_id
+        ) as parent:
+            mlflow.log_params(settings)
+            result = tune(name, panel, on_trial=log_trial, **tune_kwargs)
+            mlflow.log_metric("best_val_mase", result.best_value)
+            mlflow.log_metric("best_trial", float(result.study.best_trial.number))
+            mlflow.log_params({f"best.{key}": value for key, value in result.best_params.items()})
+            states = result.trials["state"].value_counts()
+            mlflow.log_metrics({f"trials_{state.lower()}": float(count) for state, count in states.items()})
+            mlflow.log_text(result.trials.to_csv(index=False), "trials.csv")
+            return result, parent.info.run_id
 
 
 def _log_child(experiment_id: str, record: TrialRecord) -> None:
@@ -97,14 +93,3 @@ def _log_child(experiment_id: str, record: TrialRecord) -> None:
             status = RunStatus.FINISHED
     finally:
         mlflow.end_run(RunStatus.to_string(status))
-
-
-@contextmanager
-def _tracking_uri(uri: str) -> Iterator[None]:
-    """Use `uri` as the process' tracking URI inside the block, then restore the previous setting."""
-    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None unsets it again
