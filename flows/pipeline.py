@@ -71,6 +71,15 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
     return not isinstance(error, ClonecastError) or isinstance(error, ActuatorError)
 
 
+# tasks that touch MLflow, an engine or the network: retried when the failure may pass (see _transient)
+RETRIED: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": 10,
+    "retry_condition_fn": _transient,
+    "cache_policy": NO_CACHE,
+}
+
+
 @contextmanager
 def _refused(what: str) -> Iterator[None]:
     """DataValidationError as DataError: the report logged, the failed expectations named."""
@@ -111,27 +120,13 @@ def to_panel(dataset: Dataset) -> Panel:
     return Panel.from_dataset(dataset, _settings().freq)
 
 
-@task(
-    name="load model",
-    timeout_seconds=600,
-    retries=2,
-    retry_delay_seconds=10,
-    retry_condition_fn=_transient,
-    cache_policy=NO_CACHE,
-)
+@task(name="load model", timeout_seconds=600, **RETRIED)
 def load_model(alias: str = CHAMPION) -> TrainedForecaster:
     settings = _settings()
     return predict.load_model(settings.mlflow_uri, settings.registered_model, alias)
 
 
-@task(
-    name="train and register",
-    timeout_seconds=4 * 3600,
-    retries=2,
-    retry_delay_seconds=10,
-    retry_condition_fn=_transient,
-    cache_policy=NO_CACHE,
-)
+@task(name="train and register", timeout_seconds=4 * 3600, **RETRIED)
 def train_register(
     dataset: Dataset, panel: Panel, model: str | None, params: dict[str, Any] | None, stride: int
 ) -> training.Trained:
@@ -153,14 +148,7 @@ def train_register(
     )
 
 
-@task(
-    name="promotion gate",
-    timeout_seconds=4 * 3600,
-    retries=2,
-    retry_delay_seconds=10,
-    retry_condition_fn=_transient,
-    cache_policy=NO_CACHE,
-)
+@task(name="promotion gate", timeout_seconds=4 * 3600, **RETRIED)
 def gate(dataset: Dataset, panel: Panel, margin: float | None, stride: int) -> Promotion:
     s = _settings()
     threshold = s.promotion_margin if margin is None else margin
@@ -184,14 +172,7 @@ def backtest_shard(model: str, panel: Panel, seed: int, horizon: int, stride: in
     return backtesting.per_series(model, panel, seed=seed, horizon=horizon, stride=stride)
 
 
-@task(
-    name="log backtest",
-    timeout_seconds=600,
-    retries=2,
-    retry_delay_seconds=10,
-    retry_condition_fn=_transient,
-    cache_policy=NO_CACHE,
-)
+@task(name="log backtest", timeout_seconds=600, **RETRIED)
 def log_backtest(model: str, table: pd.DataFrame) -> dict[str, float]:
     return backtesting.log_backtest(_settings().mlflow_uri, model, table)
 
@@ -201,14 +182,7 @@ def fold_shard(name: str, params: dict[str, Any], seed: int, panel: Panel, fold:
     return score_fold(name, params, seed, panel, fold, horizon)
 
 
-@task(
-    name="deploy",
-    timeout_seconds=1800,
-    retries=3,
-    retry_delay_seconds=5,
-    retry_condition_fn=_transient,
-    cache_policy=NO_CACHE,
-)
+@task(name="deploy", timeout_seconds=1800, **RETRIED)
 def deploy(
     dataset: Dataset,
     actuator: str,
@@ -238,14 +212,7 @@ def recent_scores(
     return monitor.recent_scores(trained, dataset, panel, recent_days=recent_days)
 
 
-@task(
-    name="log evaluation",
-    timeout_seconds=600,
-    retries=2,
-    retry_delay_seconds=10,
-    retry_condition_fn=_transient,
-    cache_policy=NO_CACHE,
-)
+@task(name="log evaluation", timeout_seconds=600, **RETRIED)
 def log_scores(evaluation: backtesting.Evaluation) -> dict[str, float]:
     settings = _settings()
     return monitor.log_scores(settings.mlflow_uri, settings.registered_model, evaluation)
