@@ -44,6 +44,7 @@ lint: install ## ruff (lint + format), mypy on the packages, import-linter layer
 bench: install ## benchmarks (ratios against a baseline measured in the same run)
 	$(BIN)/python benchmarks/bench_ingest_validate.py
 	$(BIN)/python benchmarks/bench_simulator.py
+	$(BIN)/python benchmarks/bench_prewarm.py
 	$(BIN)/python benchmarks/bench_planner.py
 	$(BIN)/python benchmarks/bench_actuators.py
 	$(BIN)/python benchmarks/bench_forecasting.py

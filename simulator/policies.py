@@ -8,7 +8,6 @@ start before the bin.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,6 +15,14 @@ import numpy as np
 import pandas as pd
 
 from clonecast.errors import ConfigError, InputError, SchemaError
+from models.timing import TimingModel
+from policy.prewarm import (
+    COLD_START_COST_MINUTES,
+    better_of,
+    cold_start_cost_bins,
+    forecast_invocation_probability,
+    worth_loading,
+)
 from policy.scaling import ScalingController, ScalingSettings
 from policy.targets import Objective, quantile_at, ready_bin, warm_targets
 from simulator.apps import keepalive_loaded
@@ -36,6 +43,15 @@ class SimContext:
     warmup_bins: int
     forecast: pd.DataFrame | None = None
     view: ForecastView | None = None  # forecast_view() output, built once
+    timing: dict[tuple[TimingModel, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def chance(self, model: TimingModel, trace: SimTrace, lead: int) -> np.ndarray:
+        """The timing model's replay over the trace [P, T], made once per model and lead (a sweep reuses it)."""
+        counts, chance = self.timing.get((model, lead), (None, None))
+        if counts is not trace.counts or chance is None:
+            chance = model.replay(trace.counts, lead)
+            self.timing[(model, lead)] = (trace.counts, chance)
+        return chance
 
     def forecast_for(self, trace: SimTrace) -> ForecastView:
         if self.view is not None:
@@ -262,29 +278,41 @@ class ScaledController(ScalingController, EmptyStart):
 
 @dataclass(frozen=True)
 class Predictive:
-    """Forecaster + cloning manager + dynamic scaling policy.
+    """Timing model + forecaster + cloning manager + dynamic scaling policy.
 
+    Whether a program is loaded at all comes from the chance of an invocation (the timing model's or the
+    forecast's, whichever has predicted the program better so far) and the expected cost of a cold start
+    (`cold_start_cost` container-minutes, policy.prewarm); how many clones, from the forecast quantiles.
     The manager provisions each program at its own demand quantile (from the cold-start objective, with each
     program's cold starts weighed by its criticality, or a fixed `level`), the scaling policy corrects
     under-prediction at once (critical programs first under a panic budget) and removes idle clones after
     its stabilisation window."""
 
     level: int | None = None
+    cold_start_cost: float = COLD_START_COST_MINUTES  # container-minutes of holding a cold start is worth
     objective: Objective = field(default_factory=Objective)
     scaling: ScalingSettings = field(default_factory=ScalingSettings)
+    timing: TimingModel = field(default_factory=TimingModel)
 
     @property
     def name(self) -> str:
-        return "predictive" if self.level is None else f"predictive:q{self.level}"
+        knobs = [] if self.level is None else [f"q{self.level}"]
+        knobs += [] if self.cold_start_cost == COLD_START_COST_MINUTES else [f"c{_number(self.cold_start_cost)}"]
+        return "predictive" + (":" + ",".join(knobs) if knobs else "")
+
+    def prewarm(self, trace: SimTrace, ctx: SimContext, lead: int = 1) -> np.ndarray:
+        """Load decisions per bin [P, T] from the chance of an invocation known `lead` bins ahead (the timing
+        model's or the forecast's, whichever has predicted the program better so far) and the cold-start cost."""
+        cost = cold_start_cost_bins(self.cold_start_cost, trace.bin_minutes, trace.weight)
+        view = ctx.forecast_for(trace)
+        forecast = forecast_invocation_probability(_quantiles(view), round(view.width / trace.bin))
+        chance = better_of(ctx.chance(self.timing, trace, lead), forecast, trace.counts, lead)
+        return worth_loading(chance, cost)
 
     def demand(self, trace: SimTrace, ctx: SimContext) -> tuple[np.ndarray, ForecastView]:
         """Requests per forecast bin at each program's quantile [P, T]."""
         view = ctx.forecast_for(trace)
-        quantiles = {int(c[1:]): view.get(c) for c in view.values if c.startswith("q")}
-        if not quantiles:
-            raise SchemaError(
-                "the forecast has no quantile columns (q<level>); predictive needs them: forecast with intervals"
-            )
+        quantiles = _quantiles(view)
         if self.level is not None:
             levels = np.full(trace.programs, self.level / 100.0)
         else:
@@ -292,14 +320,17 @@ class Predictive:
         return quantile_at(levels, quantiles), view
 
     def loaded(self, trace: SimTrace, ctx: SimContext) -> np.ndarray:
-        demand, _ = self.demand(trace, ctx)
-        held = keepalive_loaded(trace.counts, trace.bins_for(self.scaling.stabilise_s / 60.0))
-        return (demand >= 1.0 - 1e-9) | held
+        """Mode A: held when the expected cost of a cold start exceeds that of holding (`prewarm`), decided at
+        the bin boundary from the bins before."""
+        return self.prewarm(trace, ctx)
 
     def controller(self, trace: SimTrace, ctx: SimContext) -> PoolController:
         demand, view = self.demand(trace, ctx)
         per_bin = demand * (trace.bin / view.width)
         targets = clones_needed(per_bin, trace.duration_ms / 1000.0, trace.concurrency, trace.bin, expected=demand)
+        # a clone for bin t is started during bin t - 1 (a cold start ahead): decided from the bins before that
+        lead = 1 + int(np.ceil(decision_lead(trace) / trace.bin))
+        targets = np.maximum(targets, self.prewarm(trace, ctx, lead))
         return ScaledController(trace, targets, per_bin, self.scaling, weight=trace.weight)
 
 
@@ -324,8 +355,9 @@ POLICY_HELP = {
     "reactive-kpa[:<stable window s>]": "Knative-like: 60 s stable / 6 s panic windows, 70 % target",
     "reactive-hpa[:<stabilisation min>][,min0]": "HPA-like: 70 % utilisation, 15 s sync, 5-minute scale-down window",
     "seed": "the seed's rule: clones = predicted volume, x1.2 when confidence < 0.8",
-    "predictive[:q<level>]": "forecast + cloning manager + scaling policy; quantile per program from the "
-    "cold-start objective, or a fixed level",
+    "predictive[:q<level>][,c<minutes>]": "timing model + forecast + cloning manager + scaling policy: loaded when "
+    "the expected cold-start cost (a cold start = c container-minutes, default 10) exceeds the expected idle cost; "
+    "clones at each program's demand quantile (from the cold-start objective, or a fixed level)",
     "oracle": "perfect foresight: the lower bound",
 }
 
@@ -346,12 +378,36 @@ def make_policy(spec: str) -> Policy:
         if name == "seed" and not knob:
             return Seed()
         if name == "predictive":
-            return Predictive(level=int(re.sub(r"^q", "", knob)) if knob else None)
+            return _predictive(knob)
         if name == "oracle" and not knob:
             return Oracle()
     except ValueError as e:
         raise ConfigError(f"bad knob in policy {spec!r}: {e}") from e
     raise ConfigError(f"unknown policy {spec!r}; choose one of: {', '.join(POLICY_HELP)}")
+
+
+def _quantiles(view: ForecastView) -> dict[int, np.ndarray]:
+    """The forecast's quantile columns by percent level (predictive needs them)."""
+    quantiles = {int(c[1:]): view.get(c) for c in view.values if c.startswith("q")}
+    if not quantiles:
+        raise SchemaError(
+            "the forecast has no quantile columns (q<level>); predictive needs them: forecast with intervals"
+        )
+    return quantiles
+
+
+def _predictive(knob: str) -> Predictive:
+    """predictive[:q<level>][,c<cold-start cost in container-minutes>], in either order."""
+    options: dict[str, float] = {}
+    for part in filter(None, knob.split(",")):
+        key, value = part[:1], part[1:]
+        if key not in ("q", "c") or key in options:
+            raise ValueError(f"expected q<level> and/or c<minutes>, got {part!r}")
+        options[key] = float(value)
+    level = options.get("q")
+    return Predictive(
+        level=None if level is None else int(level), cold_start_cost=options.get("c", COLD_START_COST_MINUTES)
+    )
 
 
 def _number(value: float) -> str:

@@ -1,0 +1,168 @@
+"""Benchmark: pre-warming from the timing model against the anchors, on the Azure 2019 sample (8-hour warm-up).
+
+Everything is measured in this run, on the same window:
+
+- the timing model's Brier score after the warm-up against two baselines of the same model (each program's own
+  idle times only; the pooled hazard only) and its calibration;
+- Mode A (the "Serverless in the Wild" metric) of the predictive sweep (cold-start cost in container-minutes)
+  against the keep-alive and hybrid-histogram sweeps: ratios to hybrid-histogram at the default cost, and
+  whether every anchor point is dominated (<= on both axes) by a predictive point;
+- a renewal oracle: the same expected-cost rule on each program's idle-time hazard measured over the whole
+  day (the future included), i.e. what perfect knowledge of every program's idle-time distribution gives;
+- with --mode-b: Mode B cold-start % of predictive against reactive-kpa and hybrid-histogram at equal idle
+  memory (interpolated along their sweeps; slow, about a minute per policy).
+
+    python benchmarks/bench_prewarm.py [TRACE_DIR] [--mode-b] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from traces.shared import shared_traces_dir
+
+DEFAULT = (shared_traces_dir() or Path("../shared/data/traces")) / "azure_functions_2019_invitro_sample1350"
+WARMUP = 480
+ANCHORS = ("keepalive", "hybrid-histogram")
+MODE_B = {
+    "predictive": ["predictive:q50,c3", "predictive:q50", "predictive:q50,c30", "predictive:q50,c100"],
+    "reactive-kpa": ["reactive-kpa:30", "reactive-kpa", "reactive-kpa:300", "reactive-kpa:900"],
+    "hybrid-histogram": ["hybrid-histogram:60", "hybrid-histogram", "hybrid-histogram:480"],
+}
+
+
+def renewal_oracle(counts: np.ndarray, cost: float) -> np.ndarray:
+    """Loaded [P, T] by the expected-cost rule on each program's hazard of idle times over the whole trace."""
+    from policy.prewarm import worth_loading
+    from simulator.apps import last_execution
+
+    n_programs, n_bins = counts.shape
+    last = last_execution(counts)
+    age = np.clip(np.arange(n_bins)[None, :] - last, 0, n_bins)
+    hazard = np.zeros((n_programs, n_bins + 1))
+    for p in range(n_programs):
+        gaps = np.diff(np.flatnonzero(counts[p] > 0))
+        if gaps.size:
+            ended = np.bincount(gaps, minlength=n_bins + 1).astype(float)
+            at_risk = np.cumsum(ended[::-1])[::-1]
+            hazard[p] = np.divide(ended, at_risk, out=np.zeros_like(ended), where=at_risk > 0)
+    probability = np.where(last >= 0, np.take_along_axis(hazard, age, axis=1), 0.0)
+    return worth_loading(probability, cost)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("trace", nargs="?", type=Path, default=DEFAULT)
+    parser.add_argument("--mode-b", action="store_true", help="also compare Mode B at equal idle memory (slow)")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args()
+    if not args.trace.exists():
+        print(f"skipped: {args.trace} not found (pass the Azure 2019 sample directory)")
+        return 0
+    from models.timing import TimingModel, brier, calibration
+    from policy.prewarm import COLD_START_COST_MINUTES
+    from simulator.apps import score
+    from simulator.simulate import REFERENCE, SWEEPS, Setup, run_mode_a, run_mode_b
+    from simulator.trace import sim_trace
+    from traces.loaders import load
+
+    setup = Setup(sim_trace(load(args.trace).canonical()), warmup_bins=WARMUP)
+    counts = setup.trace.counts
+    print(f"Azure 2019 sample: {setup.trace.programs} programs x {setup.trace.bins} minutes, warm-up {WARMUP}")
+    out: dict[str, Any] = {}
+
+    scores = {
+        "timing model": brier(TimingModel().replay(counts), counts, WARMUP),
+        "own idle times only": brier(TimingModel(prior_weight=1e-9).replay(counts), counts, WARMUP),
+        "pooled hazard only": brier(TimingModel(prior_weight=1e9).replay(counts), counts, WARMUP),
+    }
+    base = scores["pooled hazard only"]
+    print("\nBrier score of P(invoked in the next minute), after the warm-up (lower is better)")
+    for name, value in scores.items():
+        print(f"  {name:<22} {value:.4f}   {value / base:5.2f}x pooled")
+    table = calibration(TimingModel().replay(counts), counts, WARMUP)
+    print("  calibration: " + ", ".join(f"{p:.2f}->{f:.2f}" for p, f, n in table if n > 0))
+    out["brier"] = scores
+
+    specs = [s for family in (*ANCHORS, "predictive") for s in SWEEPS["a"][family]]
+    rows = {r.policy: r for r in run_mode_a(setup, specs)}
+    reference = rows[REFERENCE].wasted_memory_gb_min if REFERENCE in rows else None
+    for cost in sorted({COLD_START_COST_MINUTES, 1.0, 3.0, 30.0, 100.0, 300.0, 1000.0}):
+        result = score(f"renewal-oracle:c{cost:g}", setup.trace, renewal_oracle(counts, cost), WARMUP)
+        rows[result.policy] = result
+    print("\nMode A: p75 app cold-start %, wasted memory % of keepalive:10")
+    for name, r in rows.items():
+        memory = 100.0 * r.wasted_memory_gb_min / reference if reference else float("nan")
+        print(
+            f"  {name:<26} p75 {r.p75_app_cold_start_pct:6.1f}   median {r.median_app_cold_start_pct:5.1f}   "
+            f"requests {r.cold_start_pct:5.2f} %   memory {memory:6.1f} %"
+        )
+    default, anchor = rows["predictive"], rows["hybrid-histogram"]
+    ratio_cold = default.p75_app_cold_start_pct / anchor.p75_app_cold_start_pct
+    ratio_memory = default.wasted_memory_gb_min / anchor.wasted_memory_gb_min
+    print(
+        f"\n  predictive / hybrid-histogram at the default cost: p75 {ratio_cold:.2f}x (target <= 0.5: "
+        f"{'OK' if ratio_cold <= 0.5 else 'MISSED'}), wasted memory {ratio_memory:.2f}x (target <= 0.5: "
+        f"{'OK' if ratio_memory <= 0.5 else 'MISSED'})"
+    )
+    predictive = [rows[s] for s in SWEEPS["a"]["predictive"]]
+    undominated = [
+        s
+        for family in ANCHORS
+        for s in SWEEPS["a"][family]
+        if not any(
+            p.p75_app_cold_start_pct <= rows[s].p75_app_cold_start_pct
+            and p.wasted_memory_gb_min <= rows[s].wasted_memory_gb_min
+            for p in predictive
+        )
+    ]
+    anchors = sum(len(SWEEPS["a"][f]) for f in ANCHORS)
+    print(
+        f"  anchor points dominated by a predictive point: {anchors - len(undominated)} of {anchors}; "
+        f"not dominated: {', '.join(undominated) or 'none'}"
+    )
+    out["mode_a"] = {name: r.to_dict() for name, r in rows.items()}
+    out["mode_a_ratios"] = {"p75_cold": ratio_cold, "wasted_memory": ratio_memory, "undominated": undominated}
+
+    if args.mode_b:
+        out["mode_b"] = mode_b(setup, run_mode_b)
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2, default=float))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+def mode_b(setup: Any, run_mode_b: Any) -> dict[str, Any]:
+    """Request-weighted cold-start % of each predictive point against each anchor's sweep at the same idle memory."""
+    rows = {r.policy: r for r in run_mode_b(setup, [s for specs in MODE_B.values() for s in specs])}
+    print("\nMode B: request-weighted cold-start %, idle memory % of keepalive:10")
+    for name, r in rows.items():
+        print(
+            f"  {name:<24} cold {r.cold_start_pct:6.2f} %   idle memory {r.idle_memory_pct_of_keepalive10:6.1f} %   "
+            f"added latency mean {r.added_latency_mean_s:.3f} s"
+        )
+    out: dict[str, Any] = {name: r.to_dict() for name, r in rows.items()}
+    for anchor, target in (("reactive-kpa", 0.33), ("hybrid-histogram", 0.5)):
+        sweep = sorted((rows[s].idle_memory_pct_of_keepalive10, rows[s].cold_start_pct) for s in MODE_B[anchor])
+        memory, cold = np.array(sweep).T
+        for spec in MODE_B["predictive"]:
+            r = rows[spec]
+            if not memory[0] <= r.idle_memory_pct_of_keepalive10 <= memory[-1]:
+                print(f"  {spec} vs {anchor}: idle memory {r.idle_memory_pct_of_keepalive10:.0f} % outside its sweep")
+                continue
+            ratio = r.cold_start_pct / float(np.interp(r.idle_memory_pct_of_keepalive10, memory, cold))
+            print(
+                f"  {spec} vs {anchor} at equal idle memory: {ratio:.2f}x (target <= {target}: "
+                f"{'OK' if ratio <= target else 'MISSED'})"
+            )
+            out[f"{spec} / {anchor}"] = ratio
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""Pre-warming from expected cost: whether a program should be loaded for the next bin.
+
+With p the probability of at least one invocation in the bin (models.timing), loading it wastes its memory
+for the bin with probability 1 - p and not loading it costs a cold start with probability p, so
+
+    load  iff  p x cold-start cost > (1 - p) x cost of holding the container for one bin,
+
+and unload as soon as that stops being true. The one knob is the cost ratio: what a cold start is worth in
+container-minutes of holding. Its default, 10, is the valuation the industry's 10-minute keep-alive
+(OpenWhisk, Azure Functions, AWS Lambda) implies: by the ski-rental argument, keeping a container until it has
+been idle for cold-start cost / holding cost is the 2-competitive policy when nothing is known of the future,
+so a 10-minute keep-alive is that policy for a cold start worth 10 container-minutes. With the same valuation,
+decisions from a timing model spend memory where invocations are likely rather than after every invocation.
+A program's criticality scales its cold-start cost (critical 4, standard 1, best-effort 0.25).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from clonecast.errors import ConfigError
+
+COLD_START_COST_MINUTES = 10.0
+
+
+def worth_loading(probability: np.ndarray, cold_start_cost_bins: np.ndarray | float) -> np.ndarray:
+    """Load decisions (same shape as `probability`): expected cold-start cost above the expected idle cost.
+
+    `cold_start_cost_bins` is a cold start's cost in bins of holding the container, per program ([P], or [P, 1]
+    against a [P, T] matrix) or one for all."""
+    cost = np.asarray(cold_start_cost_bins, dtype=float)
+    if probability.ndim == 2 and cost.ndim == 1:
+        cost = cost[:, None]
+    return probability * cost > 1.0 - probability
+
+
+def cold_start_cost_bins(minutes: float, bin_minutes: float, weight: np.ndarray) -> np.ndarray:
+    """A cold start's cost in bins of holding, per program [P]: `minutes` x its criticality weight."""
+    if minutes < 0:
+        raise ConfigError(f"the cold-start cost must be >= 0 container-minutes, got {minutes}")
+    return minutes / bin_minutes * np.asarray(weight, dtype=float)
+
+
+def forecast_invocation_probability(quantiles: dict[int, np.ndarray], split: int) -> np.ndarray:
+    """P(>= 1 invocation) in each trace bin [P, T] from forecast quantiles of the forecast bin it lies in.
+
+    `quantiles` maps a percent level to requests per forecast bin [P, T]; P(>= 1 request in the forecast bin)
+    is 1 - the highest level whose quantile is below one request (0 when even the highest is), and a forecast
+    bin of `split` trace bins spreads it evenly: 1 - (1 - P)^(1 / split) per trace bin."""
+    levels = sorted(quantiles)
+    stacked = np.stack([quantiles[q] for q in levels], axis=-1)  # [P, T, K]
+    below = stacked < 1.0 - 1e-9
+    highest_below = np.max(np.where(below, np.array(levels) / 100.0, 0.0), axis=-1)
+    in_bin = np.where(below.all(axis=-1), 0.0, 1.0 - highest_below)
+    return 1.0 - (1.0 - in_bin) ** (1.0 / max(split, 1))
+
+
+def better_of(timing: np.ndarray, forecast: np.ndarray, invoked: np.ndarray, lead: int = 1) -> np.ndarray:
+    """Per program and bin [P, T], the probability of whichever model has the lower squared error (Brier) on
+    that program's bins known at the decision (ending `lead` bins before), the timing model's on a tie."""
+    hit = (invoked > 0).astype(float)
+    lead_by = np.cumsum((forecast - hit) ** 2 - (timing - hit) ** 2, axis=1)  # < 0: the forecast has been better
+    known = np.zeros_like(lead_by)
+    known[:, lead:] = lead_by[:, :-lead]
+    return np.where(known < 0, forecast, timing)
