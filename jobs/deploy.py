@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from actuators.base import Actuator, ApplyReport
 from clonecast.settings import Settings
 from jobs import apply as applying
@@ -51,7 +53,8 @@ def deploy(
     """Plan the latest stored forecast for `dataset` and apply it through the actuator ("dry-run", "docker",
     "kubernetes"). The plan keeps the clones that exist where they still fit (the engine's observation; a
     dry-run's are the previous plan's) and places by `latency` (default: the demo fleet's matrix when planning
-    onto the demo fleet). `engine` replaces the actuator built from the settings. DataValidationError when the
+    onto the demo fleet), holding one clone where the timing model makes the next invocation worth it
+    (`chance_of_invocation`). `engine` replaces the actuator built from the settings. DataValidationError when the
     forecast is invalid or stale: nothing is actuated."""
     kind = applying.check_kind(actuator)
     fleet = applying.hosts(kind, settings, hosts)
@@ -68,6 +71,7 @@ def deploy(
         latency=read_latency(latency) if latency else None,
         existing=applying.running(engine, path),
         source=f"latest forecast in {settings.forecasts_dir}",
+        chance=planning.chance_of_invocation(dataset, pd.Timedelta(settings.freq)),
     )
     plan = planning.plan(
         inputs,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from clonecast.settings import Limits, Settings
+from models.timing import TimingModel
 from policy.allocate import Budget
 from policy.plan import ClonePlan, ManagerSettings, State, plan_checked, state_from_frame
 from policy.targets import Objective
@@ -29,6 +30,7 @@ class Inputs:
     latency: pd.DataFrame | None = None
     existing: State | None = None
     source: str = ""
+    chance: pd.Series | None = None  # P(>= 1 invocation in the next forecast bin) by program (chance_of_invocation)
 
 
 def read_inputs(
@@ -53,6 +55,17 @@ def read_inputs(
         existing=state_from_frame(pd.read_csv(existing)) if existing else None,
         source=f"{forecast} + {hosts} + {programs}",
     )
+
+
+def chance_of_invocation(dataset: Dataset, ahead: pd.Timedelta, model: TimingModel | None = None) -> pd.Series:
+    """P(>= 1 invocation within `ahead` of the dataset's end) per program, from the timing model over its bins."""
+    requests = dataset.requests
+    counts = requests.pivot_table(index="program_code", columns="ts", values="requests", aggfunc="sum", fill_value=0)
+    state = (model or TimingModel()).state(len(counts))
+    for column in counts.to_numpy().T:
+        state.observe(column > 0)
+    steps = max(1, round(ahead / pd.Timedelta(dataset.freq)))
+    return pd.Series(state.within(steps), index=counts.index.astype(str), name="chance")
 
 
 def latest_forecast(settings: Settings) -> pd.DataFrame:
@@ -92,6 +105,7 @@ def plan(
         existing=inputs.existing,
         latency=inputs.latency,
         settings=manager,
+        chance=inputs.chance,
     )
 
 

@@ -103,6 +103,11 @@ class TimingState:
         out[self.age == 0] = 0.0
         return out
 
+    def within(self, steps: int) -> np.ndarray:
+        """P(>= 1 invocation in the next `steps` bins together) per program [P]; 0 for programs never invoked."""
+        first = self._first_passage(np.maximum(self.age, 1), self.below, steps).sum(axis=1)
+        return np.where(self.age > 0, first, 0.0)
+
     def _first_passage(self, age: np.ndarray, below: np.ndarray, steps: int) -> np.ndarray:
         """P(the next invocation comes exactly k + 1 bins from now | at `age` now) [P, steps]; `below` [P] is
         the sum of the program's own counts under `age`."""

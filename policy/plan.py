@@ -17,6 +17,7 @@ import pandas as pd
 from clonecast.errors import DataValidationError, InputError
 from policy.allocate import Budget, Capacity, allocate, clone_values
 from policy.placement import HostArrays, latency_matrix, place
+from policy.prewarm import COLD_START_COST_MINUTES, cold_start_cost_bins, worth_loading
 from policy.targets import Objective, quantile_at, ready_bin, warm_targets
 from traces.clones import (
     DEFAULT_COLD_START_S,
@@ -105,6 +106,7 @@ class ManagerSettings:
 
     objective: Objective = field(default_factory=Objective)
     budget: Budget = field(default_factory=Budget)
+    cold_start_cost: float = COLD_START_COST_MINUTES  # container-minutes of holding a cold start is worth
 
 
 def plan_clones(
@@ -116,12 +118,15 @@ def plan_clones(
     existing: State | None = None,
     latency: pd.DataFrame | None = None,
     settings: ManagerSettings | None = None,
+    chance: pd.Series | None = None,
 ) -> ClonePlan:
     """Plan the clones to hold now (`at`, default: the freshest forecast's origin) from the freshest forecast.
 
     Per program: enough for the current bin and for the bin that clones asked for now must be warm for, a
     cold start plus one decision interval ahead (the simulator's rule, `ready_bin`). A plan's decision
     interval is one forecast bin: plans are remade with each new forecast, too late for the next bin.
+    `chance` (by program code: P(>= 1 invocation) in the next forecast bin, from the timing model) holds one
+    clone where that is worth a cold start (policy.prewarm), as the simulator's predictive policy does.
     """
     settings = settings or ManagerSettings()
     existing = existing or {}
@@ -157,6 +162,13 @@ def plan_clones(
     current = min(max(int(now_s // width.total_seconds()), 0), len(steps) - 1)
     ready = ready_bin(now_s, cold, width.total_seconds(), width.total_seconds(), len(steps))  # [P]
     wanted = warm_targets(schedule, current, ready)
+    timing = [""] * len(codes)
+    if chance is not None:
+        p = chance.reindex(codes).fillna(0.0).to_numpy(float)
+        cost = cold_start_cost_bins(settings.cold_start_cost, width / pd.Timedelta("1min"), weight)
+        held = worth_loading(p, cost) & (wanted < 1)
+        wanted = np.where(held, 1, wanted)
+        timing = [f"; P(invocation) {v:.2f} is worth holding one" if h else "" for v, h in zip(p, held, strict=True)]
     levels_sorted = np.array(sorted(quantiles), float) / 100.0
     needed_by_level = np.stack(
         [
@@ -227,7 +239,8 @@ def plan_clones(
         placed[p] += c
     full = np.minimum(np.maximum(wanted, floor), cap)  # [P] what each program would get with room for all
     scarcity = _scarcity(granted, full, classes)
-    actions = _actions(existing, after, codes, wanted, granted, level, for_bin, scarcity)
+    notes = [t + s for t, s in zip(timing, scarcity, strict=True)]
+    actions = _actions(existing, after, codes, wanted, granted, level, for_bin, notes)
     shortfall = tuple(
         {
             "program_code": str(codes[p]),
@@ -269,6 +282,7 @@ def plan_checked(
     existing: State | None = None,
     latency: pd.DataFrame | None = None,
     settings: ManagerSettings | None = None,
+    chance: pd.Series | None = None,
 ) -> ClonePlan:
     """Validate the forecast (fresh by `now`), programs and hosts, then plan from them (`plan_clones`);
     DataValidationError, carrying the report, when any check fails: nothing is planned from bad input."""
@@ -294,6 +308,7 @@ def plan_checked(
         existing=existing,
         latency=latency,
         settings=settings,
+        chance=chance,
     )
 
 
@@ -305,9 +320,9 @@ def _actions(
     granted: np.ndarray,
     level: np.ndarray,
     for_bin: pd.DatetimeIndex,
-    scarcity: list[str],
+    notes: list[str],
 ) -> tuple[Action, ...]:
-    """Removals first (they free capacity), then clones; each with its reason (criticality included)."""
+    """Removals first (they free capacity), then clones; each with its reason (criticality, timing, scarcity)."""
     index = {str(c): i for i, c in enumerate(codes)}
     removes: list[Action] = []
     clones: list[Action] = []
@@ -322,7 +337,7 @@ def _actions(
         else:
             why = (
                 f"q{level[p] * 100:.0f} forecast for {for_bin[p]:%Y-%m-%d %H:%M} UTC wants {wanted[p]} clone(s), "
-                f"{granted[p]} granted{scarcity[p]}"
+                f"{granted[p]} granted{notes[p]}"
             )
         action = Action("clone" if new > old else "remove", program, host, abs(new - old), new, why)
         (clones if new > old else removes).append(action)

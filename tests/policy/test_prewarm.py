@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from clonecast.errors import ConfigError
@@ -77,3 +78,53 @@ def test_the_model_that_predicted_a_program_better_so_far_is_trusted() -> None:
     assert chosen[0].tolist() == [0.5, 0.0, 1.0, 0.0, 1.0]  # bin 0: nothing known yet, the timing model
     assert chosen[1].tolist() == invoked[1].tolist()
     assert better_of(timing, forecast, invoked, lead=2)[0].tolist() == [0.5, 0.5, 1.0, 0.0, 1.0]
+
+
+def test_a_plan_holds_one_clone_where_the_next_invocation_is_worth_it() -> None:
+    """No forecast demand for either program; the timing model gives 'timer' a 0.4 chance of an invocation in
+    the next 5 minutes and 'rare' 0.3. A cold start worth 10 container-minutes = 2 five-minute bins: hold iff
+    p x 2 > 1 - p, i.e. p > 1/3, so 'timer' gets one clone (with the reason) and 'rare' none."""
+    from policy.plan import plan_clones
+    from tests.policy.test_plan import forecast_frame, hosts_frame, programs_frame
+
+    programs = programs_frame([("timer", 100, 128, 0, ""), ("rare", 100, 128, 0, "")])
+    hosts = hosts_frame([("h1", "z1", 4000, 8192, 0, "")])
+    forecast = forecast_frame({"timer": [0.0] * 3, "rare": [0.0] * 3})
+    chance = pd.Series({"timer": 0.4, "rare": 0.3})
+    plan = plan_clones(forecast, programs, hosts, chance=chance)
+    assert plan.targets == {"rare": 0, "timer": 1}
+    [action] = plan.actions
+    assert action.program_code == "timer" and "P(invocation) 0.40 is worth holding one" in action.reason
+    assert plan_clones(forecast, programs, hosts).targets == {"rare": 0, "timer": 0}  # without it: nothing
+
+
+def test_the_chance_of_an_invocation_in_the_next_forecast_bin_comes_from_the_dataset() -> None:
+    """A dataset at 1-minute bins where 'timer' ran at minutes 1, 6, ..., 56 (eleven idle times of 5 minutes,
+    each counted 1/4, 1/2, 1/4 at 4, 5, 6; ten of them pooled in its rhythm class, where the hazard at 5 is 1)
+    and the dataset ends at minute 60, so the next bin is at age 5. By hand with k = 8:
+    h(5) = (5.5 + 8) / (11 - 2.75 + 8), h(6) = 2.75 / (2.75 + 8), P(within 5 bins) = h(5) + (1 - h(5)) h(6)
+    (ages 7-9 have no idle time of their own or pooled); 'never' was not invoked at all."""
+    from jobs.plan import chance_of_invocation
+    from traces.frames import Dataset, empty_events
+
+    ts = pd.date_range("2026-01-05", periods=61, freq="1min", tz="UTC")
+    timer = np.zeros(61, dtype=np.int64)
+    timer[1::5] = 1  # minutes 1, 6, ..., 56: at the end (minute 60) it is 4 minutes since the last one
+    requests = pd.DataFrame(
+        {
+            "ts": np.tile(ts, 2),
+            "program_code": ["timer"] * 61 + ["never"] * 61,
+            "requests": np.concatenate([timer, np.zeros(61, dtype=np.int64)]),
+        }
+    )
+    dataset = Dataset(
+        requests=requests,
+        programs=pd.DataFrame({"program_code": ["timer", "never"]}),
+        events=empty_events(),
+        freq=pd.Timedelta("1min"),
+    )
+    chance = chance_of_invocation(dataset, pd.Timedelta("5min"))
+    h5, h6 = 13.5 / 16.25, 2.75 / 10.75
+    assert chance["never"] == 0.0
+    assert chance["timer"] == pytest.approx(h5 + (1 - h5) * h6)
+    assert chance_of_invocation(dataset, pd.Timedelta("1min"))["timer"] == pytest.approx(h5)  # the next minute
