@@ -60,6 +60,7 @@ def main() -> int:
     parser.add_argument("trace", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--mode-b", action="store_true", help="also compare Mode B at equal idle memory (slow)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--plot", type=Path, help="write the timing model's calibration plot (PNG) here")
     args = parser.parse_args()
     if not args.trace.exists():
         print(f"skipped: {args.trace} not found (pass the Azure 2019 sample directory)")
@@ -76,18 +77,25 @@ def main() -> int:
     print(f"Azure 2019 sample: {setup.trace.programs} programs x {setup.trace.bins} minutes, warm-up {WARMUP}")
     out: dict[str, Any] = {}
 
-    scores = {
-        "timing model": brier(TimingModel().replay(counts), counts, WARMUP),
-        "own idle times only": brier(TimingModel(prior_weight=1e-9).replay(counts), counts, WARMUP),
-        "pooled hazard only": brier(TimingModel(prior_weight=1e9).replay(counts), counts, WARMUP),
+    variants = {
+        "timing model": TimingModel(),
+        "own idle times only": TimingModel(prior_weight=1e-9),
+        "pooled hazard only": TimingModel(prior_weight=1e9),
     }
+    chances = {name: model.replay(counts) for name, model in variants.items()}
+    scores = {name: brier(chance, counts, WARMUP) for name, chance in chances.items()}
     base = scores["pooled hazard only"]
     print("\nBrier score of P(invoked in the next minute), after the warm-up (lower is better)")
     for name, value in scores.items():
         print(f"  {name:<22} {value:.4f}   {value / base:5.2f}x pooled")
-    table = calibration(TimingModel().replay(counts), counts, WARMUP)
-    print("  calibration: " + ", ".join(f"{p:.2f}->{f:.2f}" for p, f, n in table if n > 0))
+    tables = {name: calibration(chance, counts, WARMUP) for name, chance in chances.items()}
+    print("  calibration: " + ", ".join(f"{p:.2f}->{f:.2f}" for p, f, n in tables["timing model"] if n > 0))
     out["brier"] = scores
+    if args.plot:
+        from models.plots import plot_calibration
+
+        title = f"{args.trace.name}: P(invoked in the next minute) after a {WARMUP}-minute warm-up"
+        print(f"  calibration plot: {plot_calibration(tables, args.plot, title)}")
 
     specs = [s for family in (*ANCHORS, "predictive") for s in SWEEPS["a"][family]]
     rows = {r.policy: r for r in run_mode_a(setup, specs)}

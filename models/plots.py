@@ -72,3 +72,34 @@ def plot_series_errors(per_series: pd.DataFrame, path: Path, title: str, top: in
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_calibration(tables: dict[str, np.ndarray], path: Path, title: str) -> Path:
+    """Reliability diagram of per-bin invocation probabilities (models.timing.calibration tables, by model):
+    observed frequency against mean predicted probability, with how many bins fell in each decile."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    left.plot([0, 1], [0, 1], color="grey", ls="--", lw=0.8, label="perfectly calibrated")
+    width = 0.09 / max(len(tables), 1)
+    for i, (name, table) in enumerate(tables.items()):
+        used = table[:, 2] > 0
+        left.plot(table[used, 0], table[used, 1], marker="o", label=name)
+        right.bar(np.arange(len(table)) / len(table) + 0.005 + (i + 0.5) * width, table[:, 2], width=width, label=name)
+    left.set_xlabel("predicted P(invoked in the bin)")
+    left.set_ylabel("observed frequency")
+    left.set_xlim(0, 1)
+    left.set_ylim(0, 1)
+    left.legend(fontsize=8)
+    right.set_yscale("log")
+    right.set_xlabel("predicted probability (decile)")
+    right.set_ylabel("program-bins")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.plots import plot_calibration
 from models.timing import TimingModel, brier, calibration
 
 
@@ -99,3 +102,10 @@ def test_brier_and_calibration_by_hand() -> None:
 def test_a_lead_below_one_bin_is_refused() -> None:
     with pytest.raises(ValueError, match="lead must be >= 1"):
         TimingModel().replay(np.zeros((1, 3), dtype=np.int64), lead=0)
+
+
+def test_the_calibration_plot_is_written(tmp_path: Path) -> None:
+    counts = (np.random.default_rng(5).random((8, 200)) < 0.3).astype(np.int64)
+    table = calibration(TimingModel().replay(counts), counts, start=50)
+    path = plot_calibration({"timing model": table}, tmp_path / "cal.png", "test")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
