@@ -609,7 +609,8 @@ def plan(
         Path,
         typer.Option(
             "--programs",
-            help="Programs CSV/Parquet, or a dataset directory (its programs frame). Optional column criticality: "
+            help="Programs CSV/Parquet, or a dataset directory (its programs frame; its requests let the timing "
+            "model hold one clone where the next invocation is worth a cold start). Optional column criticality: "
             "critical, standard (default) or best-effort; a cold start costs 4, 1 or 0.25 standard ones.",
         ),
     ],
@@ -661,7 +662,10 @@ def plan(
     )
     with RichProgress() as progress:
         progress.stage("reading inputs")
-        inputs = planning.read_inputs(forecast, programs, hosts, latency=latency, existing=existing, zones=zones)
+        ahead = pd.Timedelta(settings.freq)
+        inputs = planning.read_inputs(
+            forecast, programs, hosts, latency=latency, existing=existing, zones=zones, ahead=ahead
+        )
         result = planning.plan(
             inputs,
             settings,

@@ -19,6 +19,8 @@ from traces.loaders.hosts import read_latency
 from traces.loaders.long import read_forecast
 from traces.progress import Progress
 
+FORECAST_BIN = pd.Timedelta("5min")
+
 
 @dataclass(frozen=True)
 class Inputs:
@@ -41,19 +43,24 @@ def read_inputs(
     latency: Path | None = None,
     existing: Path | None = None,
     zones: int = 3,
+    ahead: pd.Timedelta = FORECAST_BIN,
 ) -> Inputs:
-    """The inputs of a plan from files: forecast, programs (a file or a dataset directory), hosts (a hosts file or
-    an openb node list spread over `zones`), the latency matrix and the clones that exist (CSV)."""
-    from jobs.data import read_programs_any
+    """The inputs of a plan from files: forecast, programs (a file, or a dataset directory: its programs frame,
+    and its requests give the timing model's chance of an invocation within `ahead` of its end), hosts (a hosts
+    file or an openb node list spread over `zones`), the latency matrix and the clones that exist (CSV)."""
     from traces.loaders.hosts import read_hosts
+    from traces.loaders.long import read_programs
+    from traces.store import is_dataset_dir, read_dataset
 
+    dataset = read_dataset(programs) if is_dataset_dir(programs) else None
     return Inputs(
         forecast=read_forecast(forecast),
-        programs=read_programs_any(programs),
+        programs=read_programs(programs) if dataset is None else dataset.programs,
         hosts=read_hosts(hosts, zones=zones),
         latency=read_latency(latency) if latency else None,
         existing=state_from_frame(pd.read_csv(existing)) if existing else None,
         source=f"{forecast} + {hosts} + {programs}",
+        chance=None if dataset is None else chance_of_invocation(dataset, ahead),
     )
 
 

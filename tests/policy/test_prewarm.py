@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,3 +130,26 @@ def test_the_chance_of_an_invocation_in_the_next_forecast_bin_comes_from_the_dat
     assert chance["never"] == 0.0
     assert chance["timer"] == pytest.approx(h5 + (1 - h5) * h6)
     assert chance_of_invocation(dataset, pd.Timedelta("1min"))["timer"] == pytest.approx(h5)  # the next minute
+
+
+def test_a_plan_read_from_a_dataset_directory_gets_the_chance_of_an_invocation(tmp_path: Path) -> None:
+    """`clonecast plan --programs DATASET_DIR`: the dataset's requests give the timing model's chance per
+    program (the same as from the dataset itself); a programs file gives none."""
+    from jobs.plan import chance_of_invocation, read_inputs
+    from tests.policy.test_plan import forecast_frame, hosts_frame
+    from traces.store import write_dataset
+    from traces.synthetic import SyntheticConfig, generate
+
+    dataset = generate(SyntheticConfig(programs=4, days=1, freq="5min", seed=3))
+    directory = write_dataset(dataset, tmp_path / "ds")
+    codes = dataset.programs["program_code"].astype(str).tolist()
+    forecast_frame({c: [0.0] for c in codes}).to_csv(tmp_path / "forecast.csv", index=False)
+    hosts_frame([("h1", "z1", 4000, 8192, 0, "")]).to_csv(tmp_path / "hosts.csv", index=False)
+    dataset.programs.to_csv(tmp_path / "programs.csv", index=False)
+
+    inputs = read_inputs(tmp_path / "forecast.csv", directory, tmp_path / "hosts.csv")
+    assert inputs.chance is not None and sorted(inputs.chance.index) == sorted(codes)
+    expected = chance_of_invocation(dataset, pd.Timedelta("5min"))
+    assert inputs.chance.sort_index().to_numpy() == pytest.approx(expected.sort_index().to_numpy())
+    assert ((inputs.chance >= 0) & (inputs.chance <= 1)).all()
+    assert read_inputs(tmp_path / "forecast.csv", tmp_path / "programs.csv", tmp_path / "hosts.csv").chance is None
