@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,11 +41,7 @@ def plot_forecast(result: BacktestResult, timestamps: pd.DatetimeIndex, path: Pa
         ax.set_ylabel("requests / bin")
     axes[0, 0].legend(loc="upper right", fontsize=8, ncols=4)
     fig.suptitle(f"{result.model}: forecast vs actual on the test window", fontsize=11)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_series_errors(per_series: pd.DataFrame, path: Path, title: str, top: int = 40) -> Path:
@@ -67,11 +64,7 @@ def plot_series_errors(per_series: pd.DataFrame, path: Path, title: str, top: in
         right.set_xlabel("80 % interval coverage (target 0.80 +- 0.03)")
         right.set_xlim(0, 1)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_calibration(tables: dict[str, np.ndarray], path: Path, title: str) -> Path:
@@ -98,6 +91,13 @@ def plot_calibration(tables: dict[str, np.ndarray], path: Path, title: str) -> P
     right.set_xlabel("predicted probability (decile)")
     right.set_ylabel("program-bins")
     fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Lay the figure out, write it as PNG at `path` and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
