@@ -10,9 +10,12 @@ Everything is measured in this run, on the same window:
 - a renewal oracle: the same expected-cost rule on each program's idle-time hazard measured over the whole
   day (the future included), i.e. what perfect knowledge of every program's idle-time distribution gives;
 - with --mode-b: Mode B cold-start % of predictive against reactive-kpa and hybrid-histogram at equal idle
-  memory (interpolated along their sweeps; slow, about a minute per policy).
+  memory (interpolated along their sweeps; slow, about a minute per policy);
+- with --genai: GPU serving on the Alibaba GenAI LoRA request trace (programs = base models, cold start = the
+  trace's median base-model load latency), days 3-4 scored after day 2 as warm-up, Mode B: mean and p99
+  added latency and idle GPU-seconds of predictive against reactive-kpa and keep-alive.
 
-    python benchmarks/bench_prewarm.py [TRACE_DIR] [--mode-b] [--json OUT]
+    python benchmarks/bench_prewarm.py [TRACE_DIR] [--mode-b] [--genai] [--plot PNG] [--json OUT]
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ import numpy as np
 
 from traces.shared import shared_traces_dir
 
-DEFAULT = (shared_traces_dir() or Path("../shared/data/traces")) / "azure_functions_2019_invitro_sample1350"
+TRACES = shared_traces_dir() or Path("../shared/data/traces")
+DEFAULT = TRACES / "azure_functions_2019_invitro_sample1350"
+GENAI = TRACES / "alibaba_genai_serving_2026_gentd26" / "lora_request_trace.csv.gz"
+GENAI_POLICIES = ["reactive-kpa", "reactive-kpa:300", "keepalive:10", "predictive:c1", "predictive"]
 WARMUP = 480
 ANCHORS = ("keepalive", "hybrid-histogram")
 MODE_B = {
@@ -59,6 +65,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("trace", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--mode-b", action="store_true", help="also compare Mode B at equal idle memory (slow)")
+    parser.add_argument("--genai", action="store_true", help="also GPU serving on the GenAI LoRA trace (slow)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--plot", type=Path, help="write the timing model's calibration plot (PNG) here")
     args = parser.parse_args()
@@ -139,6 +146,8 @@ def main() -> int:
 
     if args.mode_b:
         out["mode_b"] = mode_b(setup, run_mode_b)
+    if args.genai:
+        out["genai"] = genai(GENAI, Setup, run_mode_b, sim_trace, load)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2, default=float))
         print(f"\nwrote {args.json}")
@@ -170,6 +179,28 @@ def mode_b(setup: Any, run_mode_b: Any) -> dict[str, Any]:
             )
             out[f"{spec} / {anchor}"] = ratio
     return out
+
+
+def genai(path: Path, setup_class: Any, run_mode_b: Any, sim_trace: Any, load: Any) -> dict[str, Any]:
+    """Mode B on two days of the GenAI LoRA trace after a day of warm-up: added latency and idle GPU-seconds."""
+    if not path.exists():
+        print(f"\nGenAI: skipped, {path} not found")
+        return {}
+    day = 1440
+    trace = sim_trace(load(path).canonical()).window(2 * day, 3 * day)  # days 3-5 of the 23, minute bins
+    print(
+        f"\nGenAI LoRA trace, Mode B: {trace.programs} base models, {int(trace.counts[:, day:].sum())} requests "
+        f"scored, cold start {float(trace.cold_start_s.max()):.1f} s"
+    )
+    rows = {r.policy: r for r in run_mode_b(setup_class(trace, warmup_bins=day), GENAI_POLICIES, normalise=False)}
+    base = rows["reactive-kpa"]
+    for name, r in rows.items():
+        latency, idle = r.added_latency_mean_s / base.added_latency_mean_s, r.idle_gpu_s / base.idle_gpu_s
+        print(
+            f"  {name:<18} added latency mean {r.added_latency_mean_s:6.2f} s ({latency:4.2f}x kpa)   "
+            f"p99 {r.added_latency_p99_s:5.1f} s   idle GPU-s {r.idle_gpu_s:9.0f} ({idle:4.2f}x kpa)"
+        )
+    return {name: r.to_dict() for name, r in rows.items()}
 
 
 if __name__ == "__main__":

@@ -53,6 +53,18 @@ class SimTrace:
         """The same programs with other invocation counts (tests, what-if runs)."""
         return replace(self, counts=counts)
 
+    def window(self, first: int, bins: int) -> SimTrace:
+        """The same programs over bins first .. first + bins - 1 (a slice of a long trace)."""
+        if not 0 <= first < self.bins or bins < 1:
+            raise InputError(f"window of {bins} bins from bin {first} lies outside the trace's {self.bins} bins")
+        last = min(first + bins, self.bins)
+        return replace(
+            self,
+            counts=self.counts[:, first:last],
+            duration_ms=self.duration_ms[:, first:last],
+            start=self.start + first * self.bin,
+        )
+
     def timestamps(self) -> pd.DatetimeIndex:
         return pd.date_range(self.start, periods=self.bins, freq=self.bin).as_unit("ns")
 

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clonecast.errors import InputError
 from simulator.apps import keepalive_loaded, last_execution, score
 from simulator.histogram import HybridHistogram
 from simulator.policies import SimContext, make_policy
@@ -124,3 +125,12 @@ def test_no_policy_sees_bins_after_its_decision(counts: list[list[int]], cut: in
         before = policy.loaded(original, Setup(original, 20).context([policy]))
         after = policy.loaded(changed, Setup(changed, 20).context([policy]))
         assert (before[:, : cut + 1] == after[:, : cut + 1]).all(), spec
+
+
+def test_a_window_of_a_trace_keeps_its_programs_and_moves_its_start() -> None:
+    tr = trace([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]])
+    part = tr.window(1, 3)
+    assert part.counts.tolist() == [[1, 2, 3], [6, 7, 8]]
+    assert part.start == tr.start + tr.bin and part.duration_ms.shape == (2, 3)
+    with pytest.raises(InputError, match="outside the trace's 5 bins"):
+        tr.window(5, 1)
