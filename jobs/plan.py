@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from clonecast.settings import Limits, Settings
+from models.panel import Panel
 from models.timing import TimingModel
 from policy.allocate import Budget
 from policy.plan import ClonePlan, ManagerSettings, State, plan_checked, state_from_frame
@@ -18,8 +19,6 @@ from traces.frames import Dataset
 from traces.loaders.hosts import read_latency
 from traces.loaders.long import read_forecast
 from traces.progress import Progress
-
-FORECAST_BIN = pd.Timedelta("5min")
 
 
 @dataclass(frozen=True)
@@ -43,11 +42,12 @@ def read_inputs(
     latency: Path | None = None,
     existing: Path | None = None,
     zones: int = 3,
-    ahead: pd.Timedelta = FORECAST_BIN,
+    ahead: pd.Timedelta,
 ) -> Inputs:
     """The inputs of a plan from files: forecast, programs (a file, or a dataset directory: its programs frame,
-    and its requests give the timing model's chance of an invocation within `ahead` of its end), hosts (a hosts
-    file or an openb node list spread over `zones`), the latency matrix and the clones that exist (CSV)."""
+    and its requests give the timing model's chance of an invocation within `ahead`, the forecast bin, of its
+    end), hosts (a hosts file or an openb node list spread over `zones`), the latency matrix and the clones
+    that exist (CSV)."""
     from traces.loaders.hosts import read_hosts
     from traces.loaders.long import read_programs
     from traces.store import is_dataset_dir, read_dataset
@@ -66,13 +66,12 @@ def read_inputs(
 
 def chance_of_invocation(dataset: Dataset, ahead: pd.Timedelta, model: TimingModel | None = None) -> pd.Series:
     """P(>= 1 invocation within `ahead` of the dataset's end) per program, from the timing model over its bins."""
-    requests = dataset.requests
-    counts = requests.pivot_table(index="program_code", columns="ts", values="requests", aggfunc="sum", fill_value=0)
-    state = (model or TimingModel()).state(len(counts))
-    for column in counts.to_numpy().T:
+    panel = Panel.from_dataset(dataset, dataset.freq)  # [P, T] at the dataset's own bins
+    state = (model or TimingModel()).state(len(panel.codes))
+    for column in panel.values.T:
         state.observe(column > 0)
-    steps = max(1, round(ahead / pd.Timedelta(dataset.freq)))
-    return pd.Series(state.within(steps), index=counts.index.astype(str), name="chance")
+    steps = max(1, round(ahead / panel.width))
+    return pd.Series(state.within(steps), index=panel.codes.astype(str), name="chance")
 
 
 def latest_forecast(settings: Settings) -> pd.DataFrame:

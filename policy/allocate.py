@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from policy.targets import chance_at_least
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -48,9 +50,7 @@ def clone_values(
     P(need >= k) = 1 - (the highest level whose need is below k), an empirical step CDF. `weight` [P]
     scales each program's cold starts (its criticality; default 1).
     """
-    below = needed[program] < kth[:, None]  # [C, L]: at this level fewer than k clones suffice
-    cdf = np.where(below, levels[None, :], 0.0).max(axis=1)  # [C]
-    value = (1.0 - cdf) * cold_start_s[program]
+    value = chance_at_least(needed[program], levels, kth[:, None]) * cold_start_s[program]  # [C]
     return value if weight is None else value * weight[program]
 
 

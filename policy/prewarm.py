@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from clonecast.errors import ConfigError
+from policy.targets import chance_at_least
 
 COLD_START_COST_MINUTES = 10.0
 
@@ -49,9 +50,8 @@ def forecast_invocation_probability(quantiles: dict[int, np.ndarray], split: int
     bin of `split` trace bins spreads it evenly: 1 - (1 - P)^(1 / split) per trace bin."""
     levels = sorted(quantiles)
     stacked = np.stack([quantiles[q] for q in levels], axis=-1)  # [P, T, K]
-    below = stacked < 1.0 - 1e-9
-    highest_below = np.max(np.where(below, np.array(levels) / 100.0, 0.0), axis=-1)
-    in_bin = np.where(below.all(axis=-1), 0.0, 1.0 - highest_below)
+    one = 1.0 - 1e-9  # a request
+    in_bin = np.where((stacked < one).all(axis=-1), 0.0, chance_at_least(stacked, np.array(levels) / 100.0, one))
     return 1.0 - (1.0 - in_bin) ** (1.0 / max(split, 1))
 
 

@@ -52,6 +52,13 @@ class Objective:
         return np.clip(level, self.min_level, self.max_level)
 
 
+def chance_at_least(values: np.ndarray, levels: np.ndarray, k: np.ndarray | float) -> np.ndarray:
+    """P(X >= k) from quantiles `values` [..., L] of X at `levels` [L] (0..1, ascending): 1 - the highest level
+    whose quantile is below k (an empirical step CDF; 1 when none is)."""
+    below = values < k
+    return 1.0 - np.where(below, levels, 0.0).max(axis=-1)
+
+
 def quantile_at(levels: np.ndarray, quantiles: dict[int, np.ndarray]) -> np.ndarray:
     """Per program, the forecast at its own level, interpolated between the available quantile columns.
 

@@ -147,9 +147,14 @@ def test_a_plan_read_from_a_dataset_directory_gets_the_chance_of_an_invocation(t
     hosts_frame([("h1", "z1", 4000, 8192, 0, "")]).to_csv(tmp_path / "hosts.csv", index=False)
     dataset.programs.to_csv(tmp_path / "programs.csv", index=False)
 
-    inputs = read_inputs(tmp_path / "forecast.csv", directory, tmp_path / "hosts.csv")
+    inputs = read_inputs(tmp_path / "forecast.csv", directory, tmp_path / "hosts.csv", ahead=pd.Timedelta("5min"))
     assert inputs.chance is not None and sorted(inputs.chance.index) == sorted(codes)
     expected = chance_of_invocation(dataset, pd.Timedelta("5min"))
     assert inputs.chance.sort_index().to_numpy() == pytest.approx(expected.sort_index().to_numpy())
     assert ((inputs.chance >= 0) & (inputs.chance <= 1)).all()
-    assert read_inputs(tmp_path / "forecast.csv", tmp_path / "programs.csv", tmp_path / "hosts.csv").chance is None
+    assert (
+        read_inputs(
+            tmp_path / "forecast.csv", tmp_path / "programs.csv", tmp_path / "hosts.csv", ahead=pd.Timedelta("5min")
+        ).chance
+        is None
+    )
