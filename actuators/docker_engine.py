@@ -14,7 +14,9 @@ what still fails is an ActuatorError with the engine's error chained.
 
 from __future__ import annotations
 
+import random
 import re
+import threading
 import time
 import urllib.request
 import uuid
@@ -53,6 +55,7 @@ PORT = "clonecast.port"
 PORTS = range(21000, 30000)  # below the ephemeral range, clear of the kubelets (20250..)
 BRIDGE_PORT = 8080  # the port clones serve on with network="bridge"
 LIVE_STATES = {"running", "restarting"}
+STARTING_S = 30.0  # a clone created this recently and not started yet is starting (another caller's start), not failed
 PARALLEL_STARTS = 16
 MIN_CPU_MILLICORES = 100.0  # below this the CFS quota starves the health check's exec
 ATTEMPTS = 4  # tries of an idempotent engine call before its error is reported
@@ -138,6 +141,8 @@ class DockerActuator:
         )
         self._clients: dict[str, Any] = {}
         self.templates: dict[tuple[str, str], str] = {}
+        self._claimed: set[int] = set()  # ports of clones `start` is creating (not yet listed by the engine)
+        self._claim = threading.RLock()
 
     def client(self, host: str) -> Any:
         if host not in self.engines:
@@ -230,6 +235,32 @@ class DockerActuator:
             "replaced": len(failed) if replace_failed else 0,
         }
 
+    def start(self, program: str, host: str, origin: str = "frontdoor") -> str:
+        """Start one clone of a program on a host now, outside any plan (an ingress's cold start); its container id.
+
+        Thread-safe; on the host network it takes a random free port, so that concurrent starts (of this process,
+        or of a controller's `apply`, which takes the lowest) seldom collide."""
+        if program not in self.programs.index:
+            raise ActuatorError(f"cannot start a clone of {program!r}: not in the programs frame")
+        if self.use_templates:
+            self.template(program, host)
+        if self.network != "host":
+            return str(self._create(program, host, origin, BRIDGE_PORT))
+        with self._claim:
+            port = self._free_ports(host, 1, spread=True)[0]
+            self._claimed.add(port)
+        try:
+            return str(self._create(program, host, origin, port))
+        finally:
+            with self._claim:
+                self._claimed.discard(port)
+
+    def remove(self, container: Any) -> None:
+        """Remove one clone listed by `containers` (nothing happens when it is already gone)."""
+        if _labels(container).get(MANAGED) != "true":
+            raise ActuatorError(f"container {container.id[:12]} is not a clonecast clone; it is left alone")
+        self._remove(container)
+
     def _create_many(self, program: str, host: str, plan: ClonePlan, count: int) -> int:
         """Start `count` clones in parallel (the engine creates containers concurrently)."""
         if count <= 0:
@@ -238,26 +269,28 @@ class DockerActuator:
             self.template(program, host)  # commit once before the parallel starts
         ports = self._free_ports(host, count) if self.network == "host" else [BRIDGE_PORT] * count
         with ThreadPoolExecutor(max_workers=min(count, PARALLEL_STARTS)) as pool:
-            futures = [pool.submit(self._create, program, host, plan, port) for port in ports]
+            futures = [pool.submit(self._create, program, host, plan.origin, port) for port in ports]
             errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise errors[0]  # type: ignore[misc]
         return count
 
-    def _free_ports(self, host: str, count: int) -> list[int]:
-        """The `count` lowest ports of PORTS that no clone on the host's engine (any program, any state) holds."""
+    def _free_ports(self, host: str, count: int, *, spread: bool = False) -> list[int]:
+        """`count` ports of PORTS that no clone on the host's engine (any program, any state) holds and no `start` in
+        progress claims: the lowest ones, or random ones with `spread`."""
         client = self.client(host)
         found = engine_call(
             f"list clone ports on {host}",
             lambda: client.containers.list(all=True, filters={"label": PORT}, sparse=True),
         )
         taken = {_labels(c).get(PORT) for c in found}
-        free = [port for port in PORTS if str(port) not in taken][:count]
+        with self._claim:
+            free = [port for port in PORTS if str(port) not in taken and port not in self._claimed]
         if len(free) < count:
             raise ActuatorError(f"{host}: only {len(free)} free clone ports in {PORTS.start}..{PORTS.stop - 1}")
-        return free
+        return random.sample(free, count) if spread else free[:count]
 
-    def _create(self, program: str, host: str, plan: ClonePlan, port: int) -> Any:
+    def _create(self, program: str, host: str, origin: str, port: int) -> Any:
         profile = self.programs.loc[program]
         image = self.template(program, host) if self.use_templates else str(profile["image"])
         gpus = int(profile.get("gpus", 0) or 0)
@@ -268,7 +301,7 @@ class DockerActuator:
                 MANAGED: "true",
                 PROGRAM: program,
                 HOST: host,
-                PLAN: plan.origin,
+                PLAN: origin,
                 TEMPLATE: "false",
                 PORT: str(port),
             },
@@ -383,13 +416,26 @@ def _labels(container: Any) -> dict[str, str]:
 
 
 def _live(container: Any) -> bool:
-    """Running (or restarting) and not reported unhealthy by its health check (list or inspect attrs)."""
+    """Running (or restarting) and not reported unhealthy by its health check, or created moments ago and about to
+    start (between another caller's create and start); list or inspect attrs."""
     state = container.attrs.get("State", {})
-    if isinstance(state, str):  # a sparse list entry: State "running", Status "Up 3 s (unhealthy)"
+    if isinstance(state, str):  # a sparse list entry: State "running", Status "Up 3 s (unhealthy)", Created (epoch s)
+        if state == "created":
+            return _created_within(container.attrs.get("Created"), STARTING_S)
         return state in LIVE_STATES and "(unhealthy)" not in container.attrs.get("Status", "")
+    if state.get("Status") == "created":
+        return _created_within(container.attrs.get("Created"), STARTING_S)
     if state.get("Status") not in LIVE_STATES:
         return False
     return state.get("Health", {}).get("Status") != "unhealthy"
+
+
+def _created_within(created: Any, seconds: float) -> bool:
+    """Whether a container's creation time (epoch seconds from a list, ISO 8601 from an inspect) is that recent."""
+    if created is None:
+        return False
+    stamp = pd.Timestamp(created, unit="s", tz="UTC") if isinstance(created, int | float) else pd.Timestamp(created)
+    return (pd.Timestamp.now(tz="UTC") - stamp).total_seconds() < seconds
 
 
 def wait_healthy(container: Any, timeout: float = 30.0) -> float:

@@ -721,6 +721,100 @@ def apply(
     _write_json(json_out, report.to_dict())
 
 
+@app.command()
+def run(
+    dataset: Annotated[
+        Path, typer.Option("--dataset", help="Dataset directory: the programs and the history; new bins are appended.")
+    ],
+    actuator: Annotated[Engine, typer.Option("--actuator", help="The engine that runs the clones.")] = Engine.docker,
+    hosts: Annotated[
+        Path | None,
+        typer.Option("--hosts", help="Hosts CSV/Parquet (default: this machine's engine; the cluster's nodes)."),
+    ] = None,
+    forecaster: Annotated[
+        str,
+        typer.Option(
+            "--forecaster",
+            help="champion (the registry's, CLONECAST_REGISTERED_MODEL) or seasonal-naive (for histories too short "
+            "to train on).",
+        ),
+    ] = "champion",
+    speed: Annotated[
+        float, typer.Option("--speed", min=0.001, help="Trace seconds per wall second (replays: 12 = a minute in 5 s).")
+    ] = 1.0,
+    trace_start: Annotated[
+        str | None,
+        typer.Option(
+            "--trace-start",
+            callback=_timestamp,
+            help="Trace time at --wall-start (with --speed other than 1; default: the end of the dataset).",
+        ),
+    ] = None,
+    wall_start: Annotated[
+        str | None,
+        typer.Option("--wall-start", callback=_timestamp, help="Wall-clock time (UTC) the trace clock starts at."),
+    ] = None,
+    tick: Annotated[float, typer.Option("--tick", min=0.2, help="Wall seconds between scaling-policy ticks.")] = 2.0,
+    duration: Annotated[
+        str | None, typer.Option("--for", callback=_duration, help="Stop after this much trace time (default: never).")
+    ] = None,
+    metrics_port: Annotated[
+        int, typer.Option("--metrics-port", help="Serve the controller's Prometheus metrics here (0: off).")
+    ] = 9182,
+    journal: Annotated[
+        Path | None, typer.Option("--journal", help="Decisions as JSON lines (default: <state>/live/journal.jsonl).")
+    ] = None,
+    namespace: Annotated[str, typer.Option("--namespace", help="Kubernetes namespace of the clones.")] = "clonecast",
+) -> None:
+    """Run the live loop: every forecast bin, pull the bins that completed from Prometheus (CLONECAST_PROMETHEUS_URL,
+    CLONECAST_PROMETHEUS_QUERY), forecast the next hour and plan with the clones that exist; every tick, correct the
+    plan with the scaling policy from requests in flight and the clones' health, and converge the engine.
+
+    Stale or invalid data, or an unreachable Prometheus or engine, never actuates: the controller holds the clones
+    as they are, says why (journal, clonecast_controller_holding) and resumes when the cause goes away. Ctrl-C
+    stops it; the clones stay."""
+    import pandas as pd
+    from live.clock import Clock
+    from prometheus_client import start_http_server
+
+    from clonecast.console import stdout
+    from live.controller import LiveSettings, build
+    from traces.store import read_dataset
+
+    settings = _settings()
+    history = read_dataset(dataset).requests
+    start = pd.Timestamp(trace_start) if trace_start else history["ts"].max() + pd.Timedelta(settings.freq)
+    wall = pd.Timestamp(wall_start) if wall_start else pd.Timestamp.now(tz="UTC")
+    clock = Clock(wall_origin=wall, trace_origin=start if speed != 1.0 or trace_start else wall, speed=speed)
+    live = LiveSettings(speed=speed, tick_s=tick)
+    controller = build(
+        dataset,
+        settings,
+        live,
+        clock=clock,
+        actuator=actuator.value,
+        hosts=hosts,
+        forecaster=forecaster,
+        journal=journal or settings.state_dir / "live" / "journal.jsonl",
+        namespace=namespace,
+    )
+    if metrics_port:
+        start_http_server(metrics_port, addr="127.0.0.1", registry=controller.metrics.registry)
+    until = clock.trace(wall) + pd.Timedelta(duration) if duration else None
+    stdout.print(
+        f"clonecast run: {controller.programs.programs} programs, trace clock at {clock.now()} x{speed:g}, "
+        f"tick {tick:g} s, metrics on :{metrics_port}" + (f", until {until}" if until is not None else "")
+    )
+    try:
+        controller.run(until=until)
+    except KeyboardInterrupt:
+        stdout.print("stopped; the clones stay as they are")
+    counts: dict[str, int] = {}
+    for entry in controller.journal.entries:
+        counts[entry["kind"]] = counts.get(entry["kind"], 0) + 1
+    stdout.print(f"journal: {counts}")
+
+
 # -- models --------------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,8 @@
     │   └── PlanError                    a clone plan that must not reach an engine
     ├── ModelError (also a ValueError)   a model or the registry is not in the state the call needs
     │   └── NothingToScoreError          no new data since the model was trained
-    └── ActuatorError                    an engine refused or failed an operation
+    ├── ActuatorError                    an engine refused or failed an operation
+    └── SourceError                      a metrics source (Prometheus) is unreachable, timed out or failed
 
 Anything else that escapes a package (a bare ValueError, TypeError, KeyError...) is a bug in clonecast.
 """
@@ -72,3 +73,8 @@ class NothingToScoreError(ModelError):
 
 class ActuatorError(ClonecastError):
     """An engine (Docker, Kubernetes) refused or failed an operation; the engine's own error is chained."""
+
+
+class SourceError(ClonecastError):
+    """A metrics source (Prometheus) could not be read: unreachable, timed out or answered an HTTP error; the
+    message names its URL, and the client's own error is chained."""

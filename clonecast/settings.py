@@ -9,6 +9,13 @@ import pandas as pd
 from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The live demand source's default query (live.metrics): requests per program in each bin, from the front door's
+# counter. `{bin}` becomes the wall-clock width of one bin (e.g. 25s for 5-minute bins replayed at speed 12).
+DEFAULT_PROMETHEUS_QUERY = (  # exact requests per bin from the front door's counter (live.metrics.counter_query)
+    "sum by (program) ((clonecast_frontdoor_requests_total - clonecast_frontdoor_requests_total offset {bin}) >= 0 "
+    "or clonecast_frontdoor_requests_total)"
+)
+
 
 def parse_duration(value: str, what: str = "duration") -> pd.Timedelta:
     """A positive duration such as "5min" or "2h"; ValueError naming `what` otherwise."""
@@ -100,6 +107,14 @@ class Settings(BaseSettings):
         "unix:///var/run/docker.sock",
         validation_alias=AliasChoices("CLONECAST_DOCKER_HOST", "DOCKER_HOST"),
         description="Docker Engine the docker actuator drives (CLONECAST_DOCKER_HOST, else DOCKER_HOST)",
+    )
+    prometheus_url: str = Field(
+        "http://127.0.0.1:9090", min_length=1, description="Prometheus the live loop reads demand from (make up's)"
+    )
+    prometheus_query: str = Field(
+        DEFAULT_PROMETHEUS_QUERY,
+        min_length=1,
+        description="PromQL giving requests per bin with a `program` label; {bin} = one bin's wall-clock width",
     )
 
     @field_validator("freq")

@@ -25,7 +25,14 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from clonecast.errors import ActuatorError, ClonecastError, DataValidationError, InputError, NothingToScoreError
+from clonecast.errors import (
+    ActuatorError,
+    ClonecastError,
+    DataValidationError,
+    InputError,
+    NothingToScoreError,
+    SourceError,
+)
 from clonecast.settings import Settings
 from jobs import backtest as backtesting
 from jobs import data, monitor, predict, simulate
@@ -68,7 +75,7 @@ def _transient(task: Any, task_run: Any, state: Any) -> bool:
         error = state.result(raise_on_failure=False)
     except Exception:  # the failure cannot be read back: retry, as for any failure that is not ours
         return True
-    return not isinstance(error, ClonecastError) or isinstance(error, ActuatorError)
+    return not isinstance(error, ClonecastError) or isinstance(error, ActuatorError | SourceError)
 
 
 # tasks that touch MLflow, an engine or the network: retried when the failure may pass (see _transient)
@@ -203,6 +210,19 @@ def deploy(
         max_clones=max_clones,
         namespace=namespace,
     )
+
+
+@task(name="pull from Prometheus", timeout_seconds=600, **RETRIED)
+def pull_bins(dataset: Path) -> dict[str, Any]:
+    from live.clock import Clock
+    from live.metrics import PrometheusSource, pull
+
+    settings = _settings()
+    source = PrometheusSource(
+        settings.prometheus_url, settings.prometheus_query, freq=pd.Timedelta(settings.freq), clock=Clock.real()
+    )
+    pulled = pull(dataset, source, limits=settings.limits)
+    return {"dataset": str(dataset), "new_rows": pulled.new_rows, "first": pulled.first, "last": pulled.last}
 
 
 @task(name="recent scores", cache_policy=NO_CACHE)
@@ -363,6 +383,20 @@ def deploy_clones(
         deployed = deploy(dataset, actuator, hosts, latency, max_age, max_clones, namespace)
     summary = deployed.summary()
     print(f"plan {deployed.plan.origin}: {summary['clones']} clones on {summary['hosts']} hosts via {actuator}")
+    return summary
+
+
+@flow(name="pull-metrics", log_prints=True)
+def pull_metrics(dataset: str | None = None) -> dict[str, Any]:
+    """Live demand into the dataset store: the bins that completed since its last one, read from Prometheus
+    (CLONECAST_PROMETHEUS_URL, CLONECAST_PROMETHEUS_QUERY), validated against its programs and appended atomically
+    (invalid metrics are refused, nothing written). The dataset (default `<state>/datasets/live`, made by
+    `clonecast ingest ... --name live`) is then what batch-predict, deploy-clones and monitor-drift read as
+    `trace`; `clonecast run` does the same every bin and corrects between them."""
+    target = Path(dataset) if dataset else _settings().datasets_dir / "live"
+    with _refused("metrics refused, nothing stored"):
+        summary = pull_bins(target)
+    print(f"{summary['new_rows']} new rows in {target} ({summary['first']} .. {summary['last']})")
     return summary
 
 

@@ -62,6 +62,7 @@ class ClonePlan:
     shortfall: tuple[dict[str, Any], ...] = ()
     schedule: dict[str, list[int]] = field(default_factory=dict)
     placements: tuple[dict[str, Any], ...] = ()  # the whole desired state: {program_code, host, count}
+    held: tuple[str, ...] = ()  # programs whose next invocation is worth holding one clone for (policy.prewarm)
 
     def desired(self) -> State:
         """Clones per (program, host) once the plan is done (what a reconcile converges to)."""
@@ -78,6 +79,7 @@ class ClonePlan:
         fields = {**data, "actions": tuple(Action(**a) for a in data["actions"])}
         fields["shortfall"] = tuple(data.get("shortfall", ()))
         fields["placements"] = tuple(data.get("placements", ()))
+        fields["held"] = tuple(data.get("held", ()))
         return cls(**fields)
 
 
@@ -163,10 +165,12 @@ def plan_clones(
     ready = ready_bin(now_s, cold, width.total_seconds(), width.total_seconds(), len(steps))  # [P]
     wanted = warm_targets(schedule, current, ready)
     timing = [""] * len(codes)
+    worth = np.zeros(len(codes), dtype=bool)  # an invocation in the next bin is worth holding one clone for
     if chance is not None:
         p = chance.reindex(codes).fillna(0.0).to_numpy(float)
         cost = cold_start_cost_bins(settings.cold_start_cost, width / pd.Timedelta("1min"), weight)
-        held = worth_loading(p, cost) & (wanted < 1)
+        worth = worth_loading(p, cost)
+        held = worth & (wanted < 1)
         wanted = np.where(held, 1, wanted)
         timing = [f"; P(invocation) {v:.2f} is worth holding one" if h else "" for v, h in zip(p, held, strict=True)]
     levels_sorted = np.array(sorted(quantiles), float) / 100.0
@@ -265,6 +269,7 @@ def plan_clones(
         shortfall=shortfall,
         schedule={str(c): row.tolist() for c, row in zip(codes, schedule, strict=True)},
         placements=tuple({"program_code": p, "host": h, "count": c} for (p, h), c in sorted(after.items())),
+        held=tuple(str(c) for c in codes[worth]),
     )
 
 

@@ -68,6 +68,9 @@ class Journal:
                 self.entries.append(Decision(time_s, p, int(before[p]), int(after[p]), reason))
 
 
+_NO_CAP = np.iinfo(np.int64).max
+
+
 class ScalingPolicy:
     """Vectorised over programs; `step` returns the corrected target for each."""
 
@@ -151,21 +154,32 @@ class ScalingController:
     ) -> None:
         """`weight` [P]: what a cold start of each program costs relative to a standard one's (criticality)."""
         self.cadence_s = settings.cadence_s
-        self.targets = targets  # [P, T] clones per bin
-        duration_s = trace.duration_ms / 1000.0
-        self.predicted_load = predicted_requests * duration_s / trace.bin.total_seconds()  # [P, T] in flight
+        self.duration_s = trace.duration_ms / 1000.0
         self.bin_s = trace.bin.total_seconds()
         self.cold_start_s = trace.cold_start_s
         self.per_clone = trace.concurrency.astype(float)
         self.window_bins = max(1, int(np.ceil(settings.stabilise_s / self.bin_s)))
-        floor = np.zeros(trace.programs, np.int64) if floor is None else floor
-        self.policy = ScalingPolicy(settings, floor, np.full(trace.programs, np.iinfo(np.int64).max), weight)
+        self.policy = ScalingPolicy(
+            settings, np.zeros(trace.programs, np.int64), np.full(trace.programs, _NO_CAP), weight
+        )
+        self.refresh(targets, predicted_requests, floor)
+
+    def refresh(self, targets: np.ndarray, predicted_requests: np.ndarray, floor: np.ndarray | None = None) -> None:
+        """New per-bin targets and predicted requests [P, T] (a new forecast; bins count from its first), and the
+        clones each program keeps whatever the load [P]; the control loop's state (panic, stabilisation, journal)
+        carries on."""
+        self.targets = targets  # [P, T] clones per bin
+        duration_s = self.duration_s if self.duration_s.ndim == 2 else self.duration_s[:, None]  # [P, T] or [P, 1]
+        self.predicted_load = predicted_requests * duration_s / self.bin_s  # [P, T] in flight
+        if floor is not None:
+            self.policy.floor = floor
 
     @property
     def journal(self) -> Journal:
         return self.policy.journal
 
-    def target(self, obs: PoolView) -> np.ndarray:
+    def target(self, obs: PoolView, unhealthy: np.ndarray | None = None) -> np.ndarray:
+        """Clones to hold now [P]; `unhealthy` [P] failing clones to replace (a live engine reports them)."""
         now = obs.now_s
         ahead = ready_bin(now, self.cold_start_s, self.cadence_s, self.bin_s, self.targets.shape[1])
         predicted = warm_targets(self.targets, obs.bin, ahead)
@@ -177,4 +191,5 @@ class ScalingController:
             self.per_clone,
             obs.warm + obs.warming,
             used=obs.peak_busy(max(0, obs.bin - self.window_bins)),
+            unhealthy=unhealthy,
         )
