@@ -774,10 +774,10 @@ def run(
     as they are, says why (journal, clonecast_controller_holding) and resumes when the cause goes away. Ctrl-C
     stops it; the clones stay."""
     import pandas as pd
-    from live.clock import Clock
     from prometheus_client import start_http_server
 
     from clonecast.console import stdout
+    from live.clock import Clock
     from live.controller import LiveSettings, build
     from traces.store import read_dataset
 
