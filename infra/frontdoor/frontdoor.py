@@ -233,7 +233,7 @@ class FrontDoor(Collector):
         """Remove the clones idle for longer than the keep-alive (only with --keep-alive)."""
         if self.keep_alive_s is None:
             return
-        now = time.monotonic()
+        now, leaving = time.monotonic(), []
         for pool in self.pools.values():
             idle = [c for c in pool.warm() if not c.busy and now - c.idle_since > self.keep_alive_s]
             if idle:
@@ -241,11 +241,14 @@ class FrontDoor(Collector):
             for clone in idle:
                 del pool.clones[clone.id]  # no request can take it from here on
                 self.removed.add(clone.id)
+                leaving.append(clone)
                 log.info("keep-alive: removing clone %s of %s", clone.id[:12], pool.program)
-                try:
-                    await asyncio.to_thread(self.actuator.remove, clone.container)
-                except ClonecastError as e:
-                    log.warning("could not remove clone %s: %s", clone.id[:12], e)
+        removals = [asyncio.to_thread(self.actuator.remove, c.container) for c in leaving]
+        for clone, outcome in zip(leaving, await asyncio.gather(*removals, return_exceptions=True), strict=True):
+            if isinstance(outcome, ClonecastError):
+                log.warning("could not remove clone %s: %s", clone.id[:12], outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
 
     async def run(self) -> None:
         """Refresh the clone list and apply the keep-alive every REFRESH_S."""
