@@ -5,7 +5,9 @@ Two loops on one clock (`live.clock.Clock`: trace time, compressed by its speed 
 - every forecast bin, once the bin has ended: the bins that completed are pulled from Prometheus into the
   dataset store (validated first: nothing invalid is stored or acted on), the forecaster forecasts the next
   hour, and the cloning manager plans with the clones that exist (`Actuator.observe`), the hosts and the timing
-  model's chance of an invocation (`jobs.plan`), as the deploy flow does;
+  model's chance of an invocation (`jobs.plan`), as the deploy flow does; the bin's peak of busy clones (the
+  front door's in-flight gauge) feeds the peak model, and each program keeps, whatever the load, the clones
+  worth holding for the next bin (`policy.prewarm.clones_worth_holding`, the simulator's rule);
 - every tick (a few seconds of wall time): the scaling policy (`policy.scaling.ScalingController`, the code the
   simulator runs) corrects the plan's per-bin targets with what is observed now: requests in flight from the
   front door's gauge, healthy and failing clones from the engine; the engine converges the programs whose count
@@ -44,7 +46,9 @@ from live.metrics import PrometheusSource, pull
 from models import registry
 from models.baselines import rolling_seasonal_naive, to_frame
 from models.panel import Panel
+from models.timing import PeakModel
 from policy.plan import ClonePlan, State
+from policy.prewarm import COLD_START_COST_MINUTES, clones_worth_holding, cold_start_cost_bins
 from policy.scaling import ScalingController, ScalingSettings
 from traces.clones import DEFAULT_COLD_START_S, cold_start_weights, concurrencies, criticalities, durations_s
 from traces.frames import Dataset
@@ -286,6 +290,10 @@ class Controller:
         )
         self.scaling_settings = ScalingSettings(cadence_s=live.tick_s * live.speed)
         self.scaling: ScalingController | None = None
+        self.peaks = PeakModel().state(self.programs.programs, self.freq)  # busy clones at each bin's peak
+        self.cost_bins = cold_start_cost_bins(
+            COLD_START_COST_MINUTES, self.freq / pd.Timedelta("1min"), self.programs.weight
+        )
         self.plan: ClonePlan | None = None
         self.data_end: pd.Timestamp | None = None  # end of the newest bin the forecast in force was made from
         self.holds: dict[str, str] = {}  # loop ("forecast", "tick") -> why it does not act
@@ -330,6 +338,12 @@ class Controller:
         except ClonecastError as e:  # invalid metrics: refused, nothing stored
             self.hold("forecast", "invalid-data", f"demand refused: {e}")
             return False
+        try:  # the peak of the bin that ended (the newest; bins pulled after a hold count once)
+            _, peak = self.load.read(self.programs.codes, 2.0, self.freq.total_seconds() / self.live.speed)
+        except SourceError as e:
+            self.hold("forecast", "prometheus", f"cannot read the load: {e}")
+            return False
+        self.peaks.observe(np.ceil(peak / self.programs.concurrency - 1e-9).astype(np.int64))
         dataset = pulled.dataset
         end = dataset.requests["ts"].max() + self.freq
         if now - end > self.live.stale_bins * self.freq:
@@ -342,13 +356,14 @@ class Controller:
         try:
             frame = self.forecaster(dataset, end)
             observed = self.engine.observe()
+            chance = planning.chance_of_invocation(dataset, self.freq)
             inputs = planning.Inputs(
                 forecast=frame,
                 programs=dataset.programs,
                 hosts=self.hosts,
                 existing=observed.clones,
                 source=f"live forecast from {end}",
-                chance=planning.chance_of_invocation(dataset, self.freq),
+                chance=chance,
             )
             plan = planning.plan(inputs, self.settings, now=end, at=end)
         except ClonecastError as e:
@@ -356,7 +371,8 @@ class Controller:
             return False
         targets = _grid(plan.schedule, self.programs.codes)
         predicted = _forecast_grid(frame, self.programs.codes, targets.shape[1])
-        floor = np.isin(self.programs.codes, list(plan.held)).astype(np.int64)
+        invoked = chance.reindex(self.programs.codes.astype(str)).fillna(0.0).to_numpy(float)
+        floor = clones_worth_holding(invoked, self.peaks.survival(), self.cost_bins)
         with self.lock:
             if self.scaling is None:
                 self.scaling = ScalingController(
@@ -374,6 +390,7 @@ class Controller:
             new_bins=pulled.new_rows,
             planned=sum(plan.desired().values()),
             held=len(plan.held),
+            holding=int(floor.sum()),
         )
         return True
 

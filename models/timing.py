@@ -20,6 +20,11 @@ there is nothing to go on.
 
 No look-ahead: `probability()` for bin t is computed before `observe()` sees bin t. The same state serves a
 replay over a trace (`replay`) and a live controller (one `observe` per bin).
+
+`PeakModel` is its companion for busy programs: how many clones a program keeps busy at once in a bin where it
+is invoked, P(peak >= k | invoked), from its past bins' peaks, the recent ones weighing more (half-life: the
+forecast horizon, an hour, the scale on which demand levels move). Together they give the chance that a k-th
+clone is needed in the next bin: P(invoked) x P(peak >= k | invoked) (policy.prewarm.clones_worth_holding).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 CLASSES = 12  # rhythm classes by mean idle time 1, 2-3, 4-7, ... bins (2^11 = 2048 > a day of minutes)
 NO_HISTORY = CLASSES  # the class of programs with no completed idle time
@@ -145,6 +151,41 @@ class TimingState:
         self.age[invoked] = 1
         self.below[invoked] = self.own[invoked, 0]  # nothing lies below age 1
         self._hazard = None
+
+
+@dataclass(frozen=True)
+class PeakModel:
+    """The distribution of a program's per-bin peak of busy clones over the bins it is invoked in."""
+
+    half_life_minutes: float = 60.0  # of a past bin's weight
+    max_clones: int = 512  # peaks above this count as this
+
+    def state(self, programs: int, bin: pd.Timedelta) -> PeakState:
+        return PeakState(self, programs, bin)
+
+
+class PeakState:
+    """Decayed counts of past peaks per program, advanced one bin at a time."""
+
+    def __init__(self, model: PeakModel, programs: int, bin: pd.Timedelta) -> None:
+        self.decay = 0.5 ** (bin / pd.Timedelta(minutes=model.half_life_minutes))
+        self.max_clones = model.max_clones
+        self.weights = np.zeros((programs, model.max_clones + 1))  # [P, peak] decayed bins with that peak
+
+    def observe(self, peaks: np.ndarray) -> None:
+        """Advance one bin: `peaks` [P] is the most clones busy at once in it (0: not invoked)."""
+        self.weights *= self.decay
+        peak = np.clip(np.asarray(peaks, dtype=np.int64), 0, self.max_clones)
+        self.weights[np.arange(len(peak)), peak] += 1.0
+
+    def survival(self) -> np.ndarray:
+        """P(peak >= k | invoked) for k = 1..K [P, K], K the highest peak seen (at least 1); 1 at k = 1."""
+        seen = np.flatnonzero(self.weights.any(axis=0))
+        top = max(1, int(seen[-1]) if seen.size else 1)
+        tail = np.cumsum(self.weights[:, top:0:-1], axis=1)[:, ::-1]  # [P, top]: weight of peaks >= k
+        out = np.divide(tail, tail[:, :1], out=np.zeros_like(tail), where=tail[:, :1] > 0)
+        out[:, 0] = 1.0
+        return out
 
 
 def brier(probability: np.ndarray, counts: np.ndarray, start: int = 0) -> float:

@@ -5,13 +5,17 @@ for the bin with probability 1 - p and not loading it costs a cold start with pr
 
     load  iff  p x cold-start cost > (1 - p) x cost of holding the container for one bin,
 
-and unload as soon as that stops being true. The one knob is the cost ratio: what a cold start is worth in
-container-minutes of holding. Its default, 10, is the valuation the industry's 10-minute keep-alive
-(OpenWhisk, Azure Functions, AWS Lambda) implies: by the ski-rental argument, keeping a container until it has
-been idle for cold-start cost / holding cost is the 2-competitive policy when nothing is known of the future,
-so a 10-minute keep-alive is that policy for a cold start worth 10 container-minutes. With the same valuation,
-decisions from a timing model spend memory where invocations are likely rather than after every invocation.
-A program's criticality scales its cold-start cost (critical 4, standard 1, best-effort 0.25).
+and unload as soon as that stops being true. The same rule sizes busy programs clone by clone: the k-th clone is
+held when P(invoked) x P(peak >= k | invoked) (models.timing.PeakModel) makes it worth holding, so a busy program
+keeps the clones its recent peaks make likely to be needed in the next bin, not the mean of its demand.
+
+The one knob is the cost ratio: what a cold start is worth in container-minutes of holding. Its default, 10, is
+the valuation the industry's 10-minute keep-alive (OpenWhisk, Azure Functions, AWS Lambda) implies: by the
+ski-rental argument, keeping a container until it has been idle for cold-start cost / holding cost is the
+2-competitive policy when nothing is known of the future, so a 10-minute keep-alive is that policy for a cold
+start worth 10 container-minutes. With the same valuation, decisions from a timing model spend memory where
+invocations are likely rather than after every invocation. A program's criticality scales its cold-start cost
+(critical 4, standard 1, best-effort 0.25).
 """
 
 from __future__ import annotations
@@ -33,6 +37,15 @@ def worth_loading(probability: np.ndarray, cold_start_cost_bins: np.ndarray | fl
     if probability.ndim == 2 and cost.ndim == 1:
         cost = cost[:, None]
     return probability * cost > 1.0 - probability
+
+
+def clones_worth_holding(
+    chance: np.ndarray, survival: np.ndarray, cold_start_cost_bins: np.ndarray | float
+) -> np.ndarray:
+    """Clones worth holding for the next bin [P]: the k-th when P(>= k busy at once) = `chance` [P] (of an
+    invocation) x `survival` [P, K] (P(peak >= k | invoked), non-increasing in k) is worth loading."""
+    cost = np.asarray(cold_start_cost_bins, dtype=float)
+    return worth_loading(chance[:, None] * survival, cost if cost.ndim else np.full(len(chance), cost)).sum(axis=1)
 
 
 def cold_start_cost_bins(minutes: float, bin_minutes: float, weight: np.ndarray) -> np.ndarray:

@@ -172,7 +172,11 @@ class ScalingController:
         duration_s = self.duration_s if self.duration_s.ndim == 2 else self.duration_s[:, None]  # [P, T] or [P, 1]
         self.predicted_load = predicted_requests * duration_s / self.bin_s  # [P, T] in flight
         if floor is not None:
-            self.policy.floor = floor
+            self.hold(floor)
+
+    def hold(self, floor: np.ndarray) -> None:
+        """The clones each program keeps whatever the load [P], from now (a floor is not stabilised)."""
+        self.policy.floor = floor
 
     @property
     def journal(self) -> Journal:

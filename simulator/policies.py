@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from clonecast.errors import ConfigError, InputError, SchemaError
-from models.timing import TimingModel
+from models.timing import PeakModel, TimingModel
 from policy.prewarm import (
     COLD_START_COST_MINUTES,
     better_of,
+    clones_worth_holding,
     cold_start_cost_bins,
     forecast_invocation_probability,
     worth_loading,
@@ -276,23 +277,58 @@ class ScaledController(ScalingController, EmptyStart):
     """The cloning manager's scaling controller in the replay: the pool starts empty."""
 
 
+class HoldingController(ScaledController):
+    """The scaling controller with a floor of the clones worth holding (policy.prewarm.clones_worth_holding),
+    renewed as each bin ends from the peaks of busy clones seen so far, for the current bin and the next (a clone
+    for the next bin starts a cold start ahead)."""
+
+    def __init__(
+        self,
+        trace: SimTrace,
+        targets: np.ndarray,
+        per_bin: np.ndarray,
+        settings: ScalingSettings,
+        chance: np.ndarray,
+        cost: np.ndarray,
+        peaks: PeakModel,
+    ) -> None:
+        super().__init__(trace, targets, per_bin, settings, weight=trace.weight)
+        self.chance, self.cost = chance, cost  # [P, T] P(invoked) decided a cold start ahead; [P] in bins
+        self.peaks = peaks.state(trace.programs, trace.bin)
+        self.at = -1  # the bin the floor was set in
+
+    def target(self, obs: PoolObservation) -> np.ndarray:  # type: ignore[override]
+        if obs.bin != self.at:
+            past = obs.past_peaks()
+            for b in range(max(self.at, 0), obs.bin):
+                self.peaks.observe(past[:, b])
+            ahead = min(obs.bin + 1, self.chance.shape[1] - 1)
+            chance = np.maximum(self.chance[:, obs.bin], self.chance[:, ahead])
+            self.hold(clones_worth_holding(chance, self.peaks.survival(), self.cost))
+            self.at = obs.bin
+        return super().target(obs)
+
+
 @dataclass(frozen=True)
 class Predictive:
     """Timing model + forecaster + cloning manager + dynamic scaling policy.
 
     Whether a program is loaded at all comes from the chance of an invocation (the timing model's or the
     forecast's, whichever has predicted the program better so far) and the expected cost of a cold start
-    (`cold_start_cost` container-minutes, policy.prewarm); how many clones, from the forecast quantiles.
-    The manager provisions each program at its own demand quantile (from the cold-start objective, with each
-    program's cold starts weighed by its criticality, or a fixed `level`), the scaling policy corrects
-    under-prediction at once (critical programs first under a panic budget) and removes idle clones after
-    its stabilisation window."""
+    (`cold_start_cost` container-minutes, policy.prewarm). In Mode B the same rule sizes the pool clone by
+    clone: the k-th clone is held for a bin when P(invoked) x P(peak >= k | invoked) (models.timing.PeakModel)
+    makes it worth its memory, and goes as soon as it does not. The scaling policy corrects under-prediction
+    at once (panic when the load exceeds the forecast's at each program's demand quantile; critical programs
+    first under a panic budget) and replaces unhealthy clones. With a fixed `level` the manager also
+    provisions each program at that demand quantile (Little's law on the forecast)."""
 
     level: int | None = None
     cold_start_cost: float = COLD_START_COST_MINUTES  # container-minutes of holding a cold start is worth
     objective: Objective = field(default_factory=Objective)
-    scaling: ScalingSettings = field(default_factory=ScalingSettings)
+    # the holding rule decides when idle clones go: a stabilisation window would be a fixed keep-alive on top
+    scaling: ScalingSettings = field(default_factory=lambda: ScalingSettings(stabilise_s=FORECAST_CADENCE_S))
     timing: TimingModel = field(default_factory=TimingModel)
+    peaks: PeakModel = field(default_factory=PeakModel)
 
     @property
     def name(self) -> str:
@@ -300,14 +336,21 @@ class Predictive:
         knobs += [] if self.cold_start_cost == COLD_START_COST_MINUTES else [f"c{_number(self.cold_start_cost)}"]
         return "predictive" + (":" + ",".join(knobs) if knobs else "")
 
-    def prewarm(self, trace: SimTrace, ctx: SimContext, lead: int = 1) -> np.ndarray:
-        """Load decisions per bin [P, T] from the chance of an invocation known `lead` bins ahead (the timing
-        model's or the forecast's, whichever has predicted the program better so far) and the cold-start cost."""
-        cost = cold_start_cost_bins(self.cold_start_cost, trace.bin_minutes, trace.weight)
+    def chance(self, trace: SimTrace, ctx: SimContext, lead: int = 1) -> np.ndarray:
+        """P(>= 1 invocation) per bin [P, T] known `lead` bins ahead: the timing model's or the forecast's,
+        whichever has predicted the program better so far."""
         view = ctx.forecast_for(trace)
         forecast = forecast_invocation_probability(_quantiles(view), round(view.width / trace.bin))
-        chance = better_of(ctx.chance(self.timing, trace, lead), forecast, trace.counts, lead)
-        return worth_loading(chance, cost)
+        return better_of(ctx.chance(self.timing, trace, lead), forecast, trace.counts, lead)
+
+    def cost_bins(self, trace: SimTrace) -> np.ndarray:
+        """A cold start's cost per program in bins of holding a clone [P]."""
+        return cold_start_cost_bins(self.cold_start_cost, trace.bin_minutes, trace.weight)
+
+    def prewarm(self, trace: SimTrace, ctx: SimContext, lead: int = 1) -> np.ndarray:
+        """Load decisions per bin [P, T] from the chance of an invocation known `lead` bins ahead and the
+        cold-start cost."""
+        return worth_loading(self.chance(trace, ctx, lead), self.cost_bins(trace))
 
     def demand(self, trace: SimTrace, ctx: SimContext) -> tuple[np.ndarray, ForecastView]:
         """Requests per forecast bin at each program's quantile [P, T]."""
@@ -328,10 +371,12 @@ class Predictive:
         demand, view = self.demand(trace, ctx)
         per_bin = demand * (trace.bin / view.width)
         targets = clones_needed(per_bin, trace.duration_ms / 1000.0, trace.concurrency, trace.bin, expected=demand)
+        if self.level is None:  # sized clone by clone only; the forecast's load still sets the panic threshold
+            targets = np.zeros_like(targets)
         # a clone for bin t is started during bin t - 1 (a cold start ahead): decided from the bins before that
         lead = 1 + int(np.ceil(decision_lead(trace) / trace.bin))
-        targets = np.maximum(targets, self.prewarm(trace, ctx, lead))
-        return ScaledController(trace, targets, per_bin, self.scaling, weight=trace.weight)
+        chance = self.chance(trace, ctx, lead)
+        return HoldingController(trace, targets, per_bin, self.scaling, chance, self.cost_bins(trace), self.peaks)
 
 
 @dataclass(frozen=True)
@@ -355,9 +400,9 @@ POLICY_HELP = {
     "reactive-kpa[:<stable window s>]": "Knative-like: 60 s stable / 6 s panic windows, 70 % target",
     "reactive-hpa[:<stabilisation min>][,min0]": "HPA-like: 70 % utilisation, 15 s sync, 5-minute scale-down window",
     "seed": "the seed's rule: clones = predicted volume, x1.2 when confidence < 0.8",
-    "predictive[:q<level>][,c<minutes>]": "timing model + forecast + cloning manager + scaling policy: loaded when "
-    "the expected cold-start cost (a cold start = c container-minutes, default 10) exceeds the expected idle cost; "
-    "clones at each program's demand quantile (from the cold-start objective, or a fixed level)",
+    "predictive[:q<level>][,c<minutes>]": "timing model + forecast + cloning manager + scaling policy: each clone "
+    "held while the expected cold-start cost (a cold start = c container-minutes, default 10) exceeds the expected "
+    "idle cost; with q<level>, also clones at that demand quantile of the forecast",
     "oracle": "perfect foresight: the lower bound",
 }
 

@@ -46,11 +46,18 @@ SWEEPS = {
     },
     "b": {
         "keepalive": ["keepalive:1", "keepalive:5", "keepalive:10", "keepalive:30", "keepalive:60"],
-        "hybrid-histogram": ["hybrid-histogram"],
-        "reactive-kpa": ["reactive-kpa", "reactive-kpa:300"],
+        "hybrid-histogram": ["hybrid-histogram:60", "hybrid-histogram", "hybrid-histogram:480"],
+        "reactive-kpa": ["reactive-kpa:30", "reactive-kpa", "reactive-kpa:300", "reactive-kpa:900"],
         "reactive-hpa": ["reactive-hpa:5,min0", "reactive-hpa"],
         "seed": ["seed"],
-        "predictive": ["predictive:q50,c3", "predictive:q50", "predictive:q50,c100", "predictive:q90", "predictive"],
+        "predictive": [
+            "predictive:c1",
+            "predictive:c3",
+            "predictive",
+            "predictive:c30",
+            "predictive:c100",
+            "predictive:q50",
+        ],
         "oracle": ["oracle"],
     },
 }

@@ -158,6 +158,21 @@ def test_a_forecast_plans_and_a_tick_converges_the_engine(harness: Harness) -> N
     assert kinds[0] == "forecast" and "decision" in kinds
 
 
+def test_clones_worth_holding_follow_the_peaks_seen_at_each_bin(harness: Harness) -> None:
+    """`busy` is invoked every bin (P = 1) and peaked at 4 busy clones in each bin seen: the peak model makes each
+    of the 4 worth holding for the next bin (the simulator's rule), whatever the forecast's mean (one clone)."""
+    harness.load.inflight["busy"] = 4.0
+    for _ in range(3):
+        assert harness.controller.forecast()
+        harness.now += pd.Timedelta("5min")
+    harness.load.inflight["busy"] = 0.0  # nothing in flight now: the floor alone holds them
+    harness.now -= pd.Timedelta("5min")
+    assert harness.controller.tick() is not None
+    assert harness.clones("busy") == 4
+    assert harness.clones("quiet") == 0
+    assert harness.controller.journal.of("forecast")[-1]["holding"] == 4
+
+
 def test_an_unforecast_burst_panics_at_the_next_tick(harness: Harness) -> None:
     harness.controller.forecast()
     harness.controller.tick()

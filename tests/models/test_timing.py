@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.plots import plot_calibration
-from models.timing import TimingModel, brier, calibration
+from models.timing import PeakModel, TimingModel, brier, calibration
 
 
 def every(period: int, bins: int, offset: int = 0) -> np.ndarray:
@@ -109,3 +110,20 @@ def test_the_calibration_plot_is_written(tmp_path: Path) -> None:
     table = calibration(TimingModel().replay(counts), counts, start=50)
     path = plot_calibration({"timing model": table}, tmp_path / "cal.png", "test")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_peaks_when_invoked_by_hand() -> None:
+    """Peaks 0, 2, 2, 4 (no decay to speak of): of the three invoked bins, all had >= 2 busy, one >= 3 and >= 4;
+    a program never invoked needs one clone if it is invoked (P(peak >= 1 | invoked) = 1) and no more."""
+    state = PeakModel(half_life_minutes=1e9).state(2, pd.Timedelta("1min"))
+    for peak in (0, 2, 2, 4):
+        state.observe(np.array([peak, 0]))
+    assert state.survival() == pytest.approx(np.array([[1, 1, 1 / 3, 1 / 3], [1, 0, 0, 0]]), abs=1e-5)
+
+
+def test_a_past_peak_weighs_half_after_its_half_life() -> None:
+    """Half-life of one bin: a peak of 3 then a peak of 1 weigh 1/2 and 1, so P(peak >= 2 | invoked) = 1/3."""
+    state = PeakModel(half_life_minutes=1.0).state(1, pd.Timedelta("1min"))
+    state.observe(np.array([3]))
+    state.observe(np.array([1]))
+    assert state.survival()[0] == pytest.approx([1.0, 1 / 3, 1 / 3])

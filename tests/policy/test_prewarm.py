@@ -9,10 +9,16 @@ import pandas as pd
 import pytest
 
 from clonecast.errors import ConfigError
-from policy.prewarm import better_of, cold_start_cost_bins, forecast_invocation_probability, worth_loading
+from policy.prewarm import (
+    better_of,
+    clones_worth_holding,
+    cold_start_cost_bins,
+    forecast_invocation_probability,
+    worth_loading,
+)
 from simulator.apps import score
 from simulator.policies import Predictive, make_policy
-from simulator.simulate import Setup
+from simulator.simulate import Setup, run_mode_b
 from tests.policy.helpers import trace
 
 
@@ -30,6 +36,26 @@ def test_criticality_scales_the_cost_per_program() -> None:
     assert worth_loading(p, cost).tolist() == [[True, True], [False, False], [False, False]]
     with pytest.raises(ConfigError, match="cold-start cost must be >= 0"):
         cold_start_cost_bins(-1.0, 1.0, np.ones(1))
+
+
+def test_each_clone_is_held_while_the_chance_it_is_needed_is_worth_it() -> None:
+    """P(k busy) = P(invoked) x P(peak >= k | invoked); held iff > 1/11 at 10 bins: 0.5, 0.25, 0.05 -> 2 clones."""
+    survival = np.array([[1.0, 0.5, 0.1], [1.0, 0.5, 0.1], [1.0, 0.0, 0.0]])
+    held = clones_worth_holding(np.array([0.5, 0.05, 1.0]), survival, 10.0)
+    assert held.tolist() == [2, 0, 1]
+    assert clones_worth_holding(np.array([0.5]), survival[:1], np.array([0.0])).tolist() == [0]
+
+
+def test_a_steady_busy_program_keeps_its_peak_and_a_quiet_one_lets_it_go() -> None:
+    """Mode B: a program with 12 requests of 10 s every minute (2 in flight on average, peaks of about 5) is held
+    at its usual peak, so after the warm-up it sees almost no cold start; when it goes quiet for good its clones
+    go within a few minutes, where a 10-minute keep-alive holds them for ten."""
+    counts = np.zeros((1, 120), dtype=np.int64)
+    counts[0, :90] = 12
+    tr = trace(counts, cold_start_s=1.0, duration_ms=10_000.0)
+    predictive, keepalive = run_mode_b(Setup(tr, 30), ["predictive", "keepalive:10"], normalise=False)
+    assert predictive.cold_start_pct < 1.0
+    assert predictive.idle_container_s < keepalive.idle_container_s
 
 
 def test_a_timer_is_loaded_only_around_its_period() -> None:

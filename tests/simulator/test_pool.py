@@ -110,7 +110,7 @@ class Recorder:
         return wanted
 
 
-POLICIES = ["keepalive:5", "hybrid-histogram", "reactive-kpa", "reactive-hpa", "seed", "predictive:q90"]
+POLICIES = ["keepalive:5", "hybrid-histogram", "reactive-kpa", "reactive-hpa", "seed", "predictive:q90", "predictive"]
 
 
 @settings(max_examples=10, deadline=None)
