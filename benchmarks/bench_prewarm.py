@@ -36,7 +36,14 @@ GENAI_POLICIES = ["reactive-kpa", "reactive-kpa:300", "keepalive:10", "predictiv
 WARMUP = 480
 ANCHORS = ("keepalive", "hybrid-histogram")
 MODE_B = {
-    "predictive": ["predictive:c1", "predictive:c3", "predictive", "predictive:c30", "predictive:c100"],
+    "predictive": [
+        "predictive:c1",
+        "predictive:c3",
+        "predictive",
+        "predictive:c30",
+        "predictive:c50",
+        "predictive:c100",
+    ],
     "reactive-kpa": ["reactive-kpa:30", "reactive-kpa", "reactive-kpa:300", "reactive-kpa:900"],
     "hybrid-histogram": ["hybrid-histogram:60", "hybrid-histogram", "hybrid-histogram:480"],
 }

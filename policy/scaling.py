@@ -158,7 +158,7 @@ class ScalingController:
         self.bin_s = trace.bin.total_seconds()
         self.cold_start_s = trace.cold_start_s
         self.per_clone = trace.concurrency.astype(float)
-        self.window_bins = max(1, int(np.ceil(settings.stabilise_s / self.bin_s)))
+        self.window_bins = round(settings.stabilise_s / self.bin_s)  # bins of busy peaks kept (0: this bin)
         self.policy = ScalingPolicy(
             settings, np.zeros(trace.programs, np.int64), np.full(trace.programs, _NO_CAP), weight
         )

@@ -278,9 +278,10 @@ class ScaledController(ScalingController, EmptyStart):
 
 
 class HoldingController(ScaledController):
-    """The scaling controller with a floor of the clones worth holding (policy.prewarm.clones_worth_holding),
-    renewed as each bin ends from the peaks of busy clones seen so far, for the current bin and the next (a clone
-    for the next bin starts a cold start ahead)."""
+    """The scaling controller with a floor of the clones worth holding (policy.prewarm.clones_worth_holding):
+    at each bin's start, for that bin, from the bins that have ended (clones asked for then are ready a cold
+    start into it); and for the next bin from the bins ended a bin earlier, in the last cold start (plus one
+    decision interval) of the bin, so that they are warm when it begins."""
 
     def __init__(
         self,
@@ -288,24 +289,33 @@ class HoldingController(ScaledController):
         targets: np.ndarray,
         per_bin: np.ndarray,
         settings: ScalingSettings,
-        chance: np.ndarray,
+        chance: tuple[np.ndarray, np.ndarray],
         cost: np.ndarray,
         peaks: PeakModel,
     ) -> None:
         super().__init__(trace, targets, per_bin, settings, weight=trace.weight)
-        self.chance, self.cost = chance, cost  # [P, T] P(invoked) decided a cold start ahead; [P] in bins
+        self.now_chance, self.next_chance = chance  # [P, T] P(invoked), known 1 and 2 bins ahead
+        self.cost = cost  # [P] a cold start in bins of holding
         self.peaks = peaks.state(trace.programs, trace.bin)
-        self.at = -1  # the bin the floor was set in
+        self.at = -1  # the bin the holds were set for
+        self.holds = (np.zeros(trace.programs, np.int64), np.zeros(trace.programs, np.int64))
 
     def target(self, obs: PoolObservation) -> np.ndarray:  # type: ignore[override]
+        bins = self.now_chance.shape[1]
         if obs.bin != self.at:
             past = obs.past_peaks()
             for b in range(max(self.at, 0), obs.bin):
                 self.peaks.observe(past[:, b])
-            ahead = min(obs.bin + 1, self.chance.shape[1] - 1)
-            chance = np.maximum(self.chance[:, obs.bin], self.chance[:, ahead])
-            self.hold(clones_worth_holding(chance, self.peaks.survival(), self.cost))
+            survival = self.peaks.survival()
+            ahead = min(obs.bin + 1, bins - 1)
+            self.holds = (
+                clones_worth_holding(self.now_chance[:, obs.bin], survival, self.cost),
+                clones_worth_holding(self.next_chance[:, ahead], survival, self.cost),
+            )
             self.at = obs.bin
+        ready = ready_bin(obs.now_s, self.cold_start_s, self.cadence_s, self.bin_s, bins)
+        now, ahead = self.holds
+        self.hold(np.where(ready > obs.bin, np.maximum(now, ahead), now))
         return super().target(obs)
 
 
@@ -373,9 +383,9 @@ class Predictive:
         targets = clones_needed(per_bin, trace.duration_ms / 1000.0, trace.concurrency, trace.bin, expected=demand)
         if self.level is None:  # sized clone by clone only; the forecast's load still sets the panic threshold
             targets = np.zeros_like(targets)
-        # a clone for bin t is started during bin t - 1 (a cold start ahead): decided from the bins before that
+        # a clone for bin t started during bin t - 1 (a cold start ahead) is decided from the bins before that
         lead = 1 + int(np.ceil(decision_lead(trace) / trace.bin))
-        chance = self.chance(trace, ctx, lead)
+        chance = (self.chance(trace, ctx, 1), self.chance(trace, ctx, lead))
         return HoldingController(trace, targets, per_bin, self.scaling, chance, self.cost_bins(trace), self.peaks)
 
 

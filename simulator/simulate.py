@@ -55,6 +55,7 @@ SWEEPS = {
             "predictive:c3",
             "predictive",
             "predictive:c30",
+            "predictive:c50",
             "predictive:c100",
             "predictive:q50",
         ],
