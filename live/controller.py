@@ -288,7 +288,9 @@ class Controller:
         self.programs = replace(
             programs, cold_start_s=np.maximum(programs.cold_start_s, live.clone_start_s * live.speed)
         )
-        self.scaling_settings = ScalingSettings(cadence_s=live.tick_s * live.speed)
+        # as the simulator's predictive: the holds decide when idle clones go, no stabilisation window on top
+        tick = live.tick_s * live.speed
+        self.scaling_settings = ScalingSettings(cadence_s=tick, stabilise_s=tick)
         self.scaling: ScalingController | None = None
         self.peaks = PeakModel().state(self.programs.programs, self.freq)  # busy clones at each bin's peak
         self.cost_bins = cold_start_cost_bins(
