@@ -59,6 +59,7 @@ log = logging.getLogger("clonecast.live")
 # (history, its end) -> the forecast frame after it; validated by the plan (jobs.plan.plan), before anything acts on it
 Forecaster = Callable[[Dataset, pd.Timestamp], pd.DataFrame]
 INFLIGHT = "clonecast_frontdoor_inflight"  # the front door's gauge of requests in flight per program
+BUSY = "clonecast_frontdoor_busy_clones"  # its gauge of clones serving at least one request (waiting ones excluded)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class LiveSettings:
     tick_s: float = 2.0  # wall seconds between scaling-policy ticks
     stale_bins: float = 2.0  # data or a forecast older than this many forecast bins is stale: hold
     inflight_metric: str = INFLIGHT  # a gauge with a `program` label
+    busy_metric: str = BUSY  # a gauge with a `program` label
     scrape_delay_s: float = 2.0  # wall seconds after a bin ends before its last scrape is surely in Prometheus
     clone_start_s: float = 2.0  # wall seconds a clone takes to start and serve on the engine, at least
 
@@ -123,14 +125,16 @@ class LivePool:
 
 
 class LoadReader:
-    """Requests in flight per program from Prometheus: the mean over the last seconds and the peak over a window."""
+    """The load per program from Prometheus: requests in flight (served or waiting for a clone), averaged over the
+    last seconds, and the peak of busy clones over a window (requests waiting for a start do not count: a clone
+    that is not there is not busy, as in the simulator)."""
 
-    def __init__(self, url: str, metric: str = INFLIGHT, timeout: float = 5.0) -> None:
-        self.url, self.metric = url, metric
+    def __init__(self, url: str, inflight: str = INFLIGHT, busy: str = BUSY, timeout: float = 5.0) -> None:
+        self.url, self.inflight, self.busy = url, inflight, busy
         self.client = PrometheusConnect(url=url, disable_ssl=True, timeout=timeout)
 
-    def _by_program(self, function: str, seconds: float) -> dict[str, float]:
-        query = f"sum by (program) ({function}({self.metric}[{max(seconds, 2.0):.0f}s]))"
+    def _by_program(self, function: str, metric: str, seconds: float) -> dict[str, float]:
+        query = f"sum by (program) ({function}({metric}[{max(seconds, 2.0):.0f}s]))"
         try:
             result = self.client.custom_query(query)
         except Exception as e:  # the client raises requests' errors and its own PrometheusApiClientException
@@ -145,8 +149,10 @@ class LoadReader:
         return values
 
     def read(self, codes: np.ndarray, mean_s: float, peak_s: float) -> tuple[np.ndarray, np.ndarray]:
-        """Mean in flight over the last `mean_s` and the peak over `peak_s` wall seconds, per program [P]."""
-        mean, peak = self._by_program("avg_over_time", mean_s), self._by_program("max_over_time", peak_s)
+        """Mean requests in flight over the last `mean_s` and the most busy clones over `peak_s` wall seconds,
+        per program [P]."""
+        mean = self._by_program("avg_over_time", self.inflight, mean_s)
+        peak = self._by_program("max_over_time", self.busy, peak_s)
         return (
             np.array([mean.get(str(c), 0.0) for c in codes]),
             np.array([peak.get(str(c), 0.0) for c in codes]),
@@ -345,7 +351,7 @@ class Controller:
         except SourceError as e:
             self.hold("forecast", "prometheus", f"cannot read the load: {e}")
             return False
-        self.peaks.observe(np.ceil(peak / self.programs.concurrency - 1e-9).astype(np.int64))
+        self.peaks.observe(np.round(peak).astype(np.int64))
         dataset = pulled.dataset
         end = dataset.requests["ts"].max() + self.freq
         if now - end > self.live.stale_bins * self.freq:
@@ -433,7 +439,7 @@ class Controller:
             warm=warm,
             warming=np.zeros_like(warm),
             inflight=inflight,
-            busy_peak=np.ceil(peak / self.programs.concurrency - 1e-9).astype(np.int64),
+            busy_peak=np.round(peak).astype(np.int64),
         )
         target = self.scaling.target(pool, unhealthy)
         self._record(now)
@@ -562,7 +568,7 @@ def build(
     return Controller(
         store=store,
         source=PrometheusSource(settings.prometheus_url, settings.prometheus_query, freq=freq, clock=clock),
-        load=LoadReader(settings.prometheus_url, live.inflight_metric),
+        load=LoadReader(settings.prometheus_url, live.inflight_metric, live.busy_metric),
         engine=engine,
         hosts=fleet,
         forecaster=FORECASTERS[forecaster](settings),

@@ -323,6 +323,7 @@ class FrontDoor(Collector):
                 "busy_s": p.busy_s,
                 "inflight": p.inflight,
                 "clones": len(p.warm()),
+                "busy_clones": sum(1 for c in p.warm() if c.busy),
             }
             for p in self.pools.values()
         }
@@ -337,6 +338,7 @@ class FrontDoor(Collector):
             ("busy_s", "busy_seconds", CounterMetricFamily, "Clone-seconds serving at least one request"),
             ("inflight", "inflight", GaugeMetricFamily, "Requests received and not answered yet"),
             ("clones", "clones", GaugeMetricFamily, "Warm clones"),
+            ("busy_clones", "busy_clones", GaugeMetricFamily, "Warm clones serving at least one request"),
         ):
             family = kind(name + metric, text, labels=["program"])
             for program, values in stats.items():

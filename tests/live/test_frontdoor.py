@@ -158,8 +158,15 @@ def test_a_first_request_cold_starts_a_clone_and_the_next_finds_it_warm(door: Do
 
 def test_a_request_finding_its_only_clone_busy_cold_starts_a_second(door: Door, engine) -> None:  # type: ignore[no-untyped-def]
     assert door.invoke("pair").headers["X-Clonecast-Cold"] == "1"  # one warm clone, concurrency 1
-    with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: door.invoke("pair", 1500), range(2)))
+    with ThreadPoolExecutor(3) as pool:
+        running = [pool.submit(door.invoke, "pair", 6000) for _ in range(2)]
+        seen: list[float | None] = []  # busy clones, polled until both serve
+        while len(seen) < 25 and (not seen or seen[-1] != 2):
+            time.sleep(0.2)
+            seen.append(metric(door.get("/metrics").text, "clonecast_frontdoor_busy_clones", code("pair")))
+        answers = [r.result() for r in running]
+    assert seen[-1] == 2  # both clones serving
+    assert metric(door.get("/metrics").text, "clonecast_frontdoor_busy_clones", code("pair")) == 0
     assert [a.status_code for a in answers] == [200, 200]
     assert sorted(a.headers["X-Clonecast-Cold"] for a in answers) == ["0", "1"]
     assert answers[0].headers["X-Clonecast-Clone"] != answers[1].headers["X-Clonecast-Clone"]
