@@ -217,13 +217,9 @@ class DockerActuator:
             failed = [c for c in existing if not _live(c)]
             if dry_run:
                 return {"before": len(live), "status": "dry-run"}
-            if replace_failed:
-                for container in failed:
-                    self._remove(container)
             newest = sorted(live, key=lambda c: c.attrs.get("Created", ""), reverse=True)
             extra = newest[: max(len(live) - target, 0)]
-            for container in extra:
-                self._remove(container)
+            self._remove_many((failed if replace_failed else []) + extra)
             created = self._create_many(program, host, plan, max(target - len(live), 0))
         except ActuatorError:
             self.forget(host)
@@ -328,6 +324,16 @@ class DockerActuator:
             )
             api.start(created["Id"])
         return created["Id"]
+
+    def _remove_many(self, containers: list[Any]) -> None:
+        """Remove containers in parallel (a removal under load takes seconds; one after another they add up)."""
+        if not containers:
+            return
+        with ThreadPoolExecutor(max_workers=min(len(containers), PARALLEL_STARTS)) as pool:
+            futures = [pool.submit(self._remove, container) for container in containers]
+            errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]  # type: ignore[misc]
 
     def _remove(self, container: Any) -> None:
         def remove() -> None:

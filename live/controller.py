@@ -405,11 +405,17 @@ class Controller:
     # the scaling loop ---------------------------------------------------------------------------------
 
     def tick(self) -> np.ndarray | None:
-        """One scaling-policy step on live observations and the engine converged to it; None while holding."""
+        """One scaling-policy step on live observations and the engine converged to it; None while holding. The
+        engine converges outside the lock: a slow engine delays the next tick, not the next forecast."""
         with self.lock:
-            return self._tick()
+            step = self._tick()
+        if step is None:
+            return None
+        target, warm, unhealthy, observed, plan = step
+        self._converge(target, warm, unhealthy, observed, plan)
+        return target
 
-    def _tick(self) -> np.ndarray | None:
+    def _tick(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, Observation, ClonePlan] | None:
         if self.scaling is None or self.plan is None or self.data_end is None:
             self.hold("tick", "no-forecast", "no forecast yet: nothing to act on")
             return None
@@ -441,12 +447,11 @@ class Controller:
             inflight=inflight,
             busy_peak=np.round(peak).astype(np.int64),
         )
-        target = self.scaling.target(pool, unhealthy)
+        target = self.scaling.target(pool, unhealthy) - unhealthy
         self._record(now)
-        self._converge(target - unhealthy, warm, unhealthy, observed)
-        for code, value in zip(self.programs.codes, target - unhealthy, strict=True):
+        for code, value in zip(self.programs.codes, target, strict=True):
             self.metrics.target.labels(str(code)).set(int(value))
-        return target - unhealthy
+        return target, warm, unhealthy, observed, self.plan
 
     def _record(self, now: pd.Timestamp) -> None:
         assert self.scaling is not None
@@ -466,18 +471,19 @@ class Controller:
                 self.metrics.under.labels(code).inc()
         self.decisions_seen = len(entries)
 
-    def _converge(self, target: np.ndarray, warm: np.ndarray, unhealthy: np.ndarray, observed: Observation) -> None:
+    def _converge(
+        self, target: np.ndarray, warm: np.ndarray, unhealthy: np.ndarray, observed: Observation, plan: ClonePlan
+    ) -> None:
         """Converge the programs whose live count differs from the target, or that have failing clones."""
-        assert self.plan is not None
         changed = np.flatnonzero((target != warm) | (unhealthy > 0))
         if not changed.size:
             return
         wanted = {str(self.programs.codes[p]): int(target[p]) for p in changed}
-        state = spread(wanted, observed.clones, self.plan.desired(), self.host_names)
+        state = spread(wanted, observed.clones, plan.desired(), self.host_names)
         placements = tuple(
             {"program_code": p, "host": h, "count": c} for (p, h), c in sorted(state.items()) if p in wanted
         )
-        partial = replace(self.plan, actions=(), targets=wanted, placements=placements)
+        partial = replace(plan, actions=(), targets=wanted, placements=placements)
         try:
             report = self.engine.reconcile(partial)
         except ClonecastError as e:
