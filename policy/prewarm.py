@@ -44,8 +44,7 @@ def clones_worth_holding(
 ) -> np.ndarray:
     """Clones worth holding for the next bin [P]: the k-th when P(>= k busy at once) = `chance` [P] (of an
     invocation) x `survival` [P, K] (P(peak >= k | invoked), non-increasing in k) is worth loading."""
-    cost = np.asarray(cold_start_cost_bins, dtype=float)
-    return worth_loading(chance[:, None] * survival, cost if cost.ndim else np.full(len(chance), cost)).sum(axis=1)
+    return worth_loading(chance[:, None] * survival, cold_start_cost_bins).sum(axis=1)
 
 
 def cold_start_cost_bins(minutes: float, bin_minutes: float, weight: np.ndarray) -> np.ndarray:
