@@ -35,18 +35,7 @@ GENAI = TRACES / "alibaba_genai_serving_2026_gentd26" / "lora_request_trace.csv.
 GENAI_POLICIES = ["reactive-kpa", "reactive-kpa:300", "keepalive:10", "predictive:c1", "predictive"]
 WARMUP = 480
 ANCHORS = ("keepalive", "hybrid-histogram")
-MODE_B = {
-    "predictive": [
-        "predictive:c1",
-        "predictive:c3",
-        "predictive",
-        "predictive:c30",
-        "predictive:c50",
-        "predictive:c100",
-    ],
-    "reactive-kpa": ["reactive-kpa:30", "reactive-kpa", "reactive-kpa:300", "reactive-kpa:900"],
-    "hybrid-histogram": ["hybrid-histogram:60", "hybrid-histogram", "hybrid-histogram:480"],
-}
+MODE_B = ("predictive", "reactive-kpa", "hybrid-histogram")  # families of simulator.simulate.SWEEPS["b"]
 
 
 def renewal_oracle(counts: np.ndarray, cost: float) -> np.ndarray:
@@ -152,7 +141,7 @@ def main() -> int:
     out["mode_a_ratios"] = {"p75_cold": ratio_cold, "wasted_memory": ratio_memory, "undominated": undominated}
 
     if args.mode_b:
-        out["mode_b"] = mode_b(setup, run_mode_b)
+        out["mode_b"] = mode_b(setup, run_mode_b, SWEEPS["b"])
     if args.genai:
         out["genai"] = genai(GENAI, Setup, run_mode_b, sim_trace, load)
     if args.json:
@@ -161,9 +150,11 @@ def main() -> int:
     return 0
 
 
-def mode_b(setup: Any, run_mode_b: Any) -> dict[str, Any]:
-    """Request-weighted cold-start % of each predictive point against each anchor's sweep at the same idle memory."""
-    rows = {r.policy: r for r in run_mode_b(setup, [s for specs in MODE_B.values() for s in specs])}
+def mode_b(setup: Any, run_mode_b: Any, sweeps: dict[str, list[str]]) -> dict[str, Any]:
+    """Request-weighted cold-start % of each predictive point (its cost sweep) against each anchor's sweep at the
+    same idle memory."""
+    specs = {family: [s for s in sweeps[family] if not s.startswith("predictive:q")] for family in MODE_B}
+    rows = {r.policy: r for r in run_mode_b(setup, [s for family in specs.values() for s in family])}
     print("\nMode B: request-weighted cold-start %, idle memory % of keepalive:10")
     for name, r in rows.items():
         print(
@@ -172,16 +163,16 @@ def mode_b(setup: Any, run_mode_b: Any) -> dict[str, Any]:
         )
     out: dict[str, Any] = {name: r.to_dict() for name, r in rows.items()}
     for anchor, target in (("reactive-kpa", 0.33), ("hybrid-histogram", 0.5)):
-        sweep = sorted((rows[s].idle_memory_pct_of_keepalive10, rows[s].cold_start_pct) for s in MODE_B[anchor])
+        sweep = sorted((rows[s].idle_memory_pct_of_keepalive10, rows[s].cold_start_pct) for s in specs[anchor])
         memory, cold = np.array(sweep).T
-        for spec in MODE_B["predictive"]:
+        for spec in specs["predictive"]:
             r = rows[spec]
             if not memory[0] <= r.idle_memory_pct_of_keepalive10 <= memory[-1]:
                 print(f"  {spec} vs {anchor}: idle memory {r.idle_memory_pct_of_keepalive10:.0f} % outside its sweep")
                 continue
             ratio = r.cold_start_pct / float(np.interp(r.idle_memory_pct_of_keepalive10, memory, cold))
             print(
-                f"  {spec} vs {anchor} at equal idle memory: {ratio:.2f}x (target <= {target}: "
+                f"  {spec} vs {anchor} at equal idle memory: {ratio:.3f}x (target <= {target}: "
                 f"{'OK' if ratio <= target else 'MISSED'})"
             )
             out[f"{spec} / {anchor}"] = ratio
