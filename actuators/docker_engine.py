@@ -219,7 +219,8 @@ class DockerActuator:
                 return {"before": len(live), "status": "dry-run"}
             newest = sorted(live, key=lambda c: c.attrs.get("Created", ""), reverse=True)
             extra = newest[: max(len(live) - target, 0)]
-            self._remove_many((failed if replace_failed else []) + extra)
+            # in parallel: a removal under load takes seconds, one after another they add up
+            _in_parallel(self._remove, (failed if replace_failed else []) + extra)
             created = self._create_many(program, host, plan, max(target - len(live), 0))
         except ActuatorError:
             self.forget(host)
@@ -264,11 +265,7 @@ class DockerActuator:
         if self.use_templates:
             self.template(program, host)  # commit once before the parallel starts
         ports = self._free_ports(host, count) if self.network == "host" else [BRIDGE_PORT] * count
-        with ThreadPoolExecutor(max_workers=min(count, PARALLEL_STARTS)) as pool:
-            futures = [pool.submit(self._create, program, host, plan.origin, port) for port in ports]
-            errors = [f.exception() for f in futures if f.exception() is not None]
-        if errors:
-            raise errors[0]  # type: ignore[misc]
+        _in_parallel(lambda port: self._create(program, host, plan.origin, port), ports)
         return count
 
     def _free_ports(self, host: str, count: int, *, spread: bool = False) -> list[int]:
@@ -324,16 +321,6 @@ class DockerActuator:
             )
             api.start(created["Id"])
         return created["Id"]
-
-    def _remove_many(self, containers: list[Any]) -> None:
-        """Remove containers in parallel (a removal under load takes seconds; one after another they add up)."""
-        if not containers:
-            return
-        with ThreadPoolExecutor(max_workers=min(len(containers), PARALLEL_STARTS)) as pool:
-            futures = [pool.submit(self._remove, container) for container in containers]
-            errors = [f.exception() for f in futures if f.exception() is not None]
-        if errors:
-            raise errors[0]  # type: ignore[misc]
 
     def _remove(self, container: Any) -> None:
         def remove() -> None:
@@ -461,3 +448,14 @@ def wait_healthy(container: Any, timeout: float = 30.0) -> float:
     if not poll(f"inspect clone {container.name}", healthy, timeout, 0.05):
         raise ActuatorError(f"clone {container.name} not healthy after {timeout:g} s")
     return time.perf_counter() - start
+
+
+def _in_parallel(call: Callable[[Any], Any], items: list[Any]) -> None:
+    """`call` on each item in parallel (the engine serves concurrent calls); the first error is raised."""
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=min(len(items), PARALLEL_STARTS)) as pool:
+        futures = [pool.submit(call, item) for item in items]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]  # type: ignore[misc]

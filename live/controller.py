@@ -6,7 +6,7 @@ Two loops on one clock (`live.clock.Clock`: trace time, compressed by its speed 
   dataset store (validated first: nothing invalid is stored or acted on), the forecaster forecasts the next
   hour, and the cloning manager plans with the clones that exist (`Actuator.observe`), the hosts and the timing
   model's chance of an invocation (`jobs.plan`), as the deploy flow does; the bin's peak of busy clones (the
-  front door's in-flight gauge) feeds the peak model, and each program keeps, whatever the load, the clones
+  front door's busy-clones gauge) feeds the peak model, and each program keeps, whatever the load, the clones
   worth holding for the next bin (`policy.prewarm.clones_worth_holding`, the simulator's rule);
 - every tick (a few seconds of wall time): the scaling policy (`policy.scaling.ScalingController`, the code the
   simulator runs) corrects the plan's per-bin targets with what is observed now: requests in flight from the
@@ -152,11 +152,12 @@ class LoadReader:
         """Mean requests in flight over the last `mean_s` and the most busy clones over `peak_s` wall seconds,
         per program [P]."""
         mean = self._by_program("avg_over_time", self.inflight, mean_s)
-        peak = self._by_program("max_over_time", self.busy, peak_s)
-        return (
-            np.array([mean.get(str(c), 0.0) for c in codes]),
-            np.array([peak.get(str(c), 0.0) for c in codes]),
-        )
+        return np.array([mean.get(str(c), 0.0) for c in codes]), self.peak(codes, peak_s)
+
+    def peak(self, codes: np.ndarray, seconds: float) -> np.ndarray:
+        """The most clones busy at once over the last `seconds` wall seconds, per program [P]."""
+        peak = self._by_program("max_over_time", self.busy, seconds)
+        return np.array([round(peak.get(str(c), 0.0)) for c in codes], dtype=np.int64)
 
 
 class ControllerMetrics:
@@ -347,11 +348,11 @@ class Controller:
             self.hold("forecast", "invalid-data", f"demand refused: {e}")
             return False
         try:  # the peak of the bin that ended (the newest; bins pulled after a hold count once)
-            _, peak = self.load.read(self.programs.codes, 2.0, self.freq.total_seconds() / self.live.speed)
+            peak = self.load.peak(self.programs.codes, self.freq.total_seconds() / self.live.speed)
         except SourceError as e:
             self.hold("forecast", "prometheus", f"cannot read the load: {e}")
             return False
-        self.peaks.observe(np.round(peak).astype(np.int64))
+        self.peaks.observe(peak)
         dataset = pulled.dataset
         end = dataset.requests["ts"].max() + self.freq
         if now - end > self.live.stale_bins * self.freq:
@@ -445,7 +446,7 @@ class Controller:
             warm=warm,
             warming=np.zeros_like(warm),
             inflight=inflight,
-            busy_peak=np.round(peak).astype(np.int64),
+            busy_peak=peak,
         )
         target = self.scaling.target(pool, unhealthy) - unhealthy
         self._record(now)

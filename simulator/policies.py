@@ -380,9 +380,11 @@ class Predictive:
     def controller(self, trace: SimTrace, ctx: SimContext) -> PoolController:
         demand, view = self.demand(trace, ctx)
         per_bin = demand * (trace.bin / view.width)
-        targets = clones_needed(per_bin, trace.duration_ms / 1000.0, trace.concurrency, trace.bin, expected=demand)
         if self.level is None:  # sized clone by clone only; the forecast's load still sets the panic threshold
-            targets = np.zeros_like(targets)
+            targets = np.zeros(per_bin.shape, np.int64)
+        else:
+            duration_s = trace.duration_ms / 1000.0
+            targets = clones_needed(per_bin, duration_s, trace.concurrency, trace.bin, expected=demand)
         # a clone for bin t started during bin t - 1 (a cold start ahead) is decided from the bins before that
         lead = 1 + int(np.ceil(decision_lead(trace) / trace.bin))
         chance = (self.chance(trace, ctx, 1), self.chance(trace, ctx, lead))

@@ -80,8 +80,15 @@ class FakeLoad:
     def read(self, codes: np.ndarray, mean_s: float, peak_s: float) -> tuple[np.ndarray, np.ndarray]:
         if self.down:
             raise SourceError("Prometheus at http://127.0.0.1:9090 did not answer")
-        values = np.array([self.inflight.get(str(c), 0.0) for c in codes])
-        return values, values
+        return self._values(codes), self.peak(codes, peak_s)
+
+    def peak(self, codes: np.ndarray, seconds: float) -> np.ndarray:
+        if self.down:
+            raise SourceError("Prometheus at http://127.0.0.1:9090 did not answer")
+        return np.round(self._values(codes)).astype(np.int64)
+
+    def _values(self, codes: np.ndarray) -> np.ndarray:
+        return np.array([self.inflight.get(str(c), 0.0) for c in codes])
 
 
 @dataclass
