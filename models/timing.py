@@ -21,9 +21,10 @@ there is nothing to go on.
 No look-ahead: `probability()` for bin t is computed before `observe()` sees bin t. The same state serves a
 replay over a trace (`replay`) and a live controller (one `observe` per bin).
 
-`PeakModel` is its companion for busy programs: how many clones a program keeps busy at once in a bin where it
-is invoked, P(peak >= k | invoked), from its past bins' peaks, the recent ones weighing more (half-life: the
-forecast horizon, an hour, the scale on which demand levels move). Together they give the chance that a k-th
+`PeakModel` is its companion for busy programs: how many clones a program needs at once in a bin where it is
+invoked, P(peak >= k | invoked), from its past bins' peaks, the recent ones weighing more (half-life ten minutes:
+the span over which the anchors, a 10-minute keep-alive and SITW's policy, keep a peak, so that a burst's level is
+held after a few of its bins rather than after an hour's worth of them). Together they give the chance that a k-th
 clone is needed in the next bin: P(invoked) x P(peak >= k | invoked) (policy.prewarm.clones_worth_holding).
 """
 
@@ -155,9 +156,9 @@ class TimingState:
 
 @dataclass(frozen=True)
 class PeakModel:
-    """The distribution of a program's per-bin peak of busy clones over the bins it is invoked in."""
+    """The distribution of a program's per-bin peak of clones needed at once over the bins it is invoked in."""
 
-    half_life_minutes: float = 60.0  # of a past bin's weight
+    half_life_minutes: float = 10.0  # of a past bin's weight
     max_clones: int = 512  # peaks above this count as this
 
     def state(self, programs: int, bin: pd.Timedelta) -> PeakState:
@@ -173,7 +174,7 @@ class PeakState:
         self.weights = np.zeros((programs, model.max_clones + 1))  # [P, peak] decayed bins with that peak
 
     def observe(self, peaks: np.ndarray) -> None:
-        """Advance one bin: `peaks` [P] is the most clones busy at once in it (0: not invoked)."""
+        """Advance one bin: `peaks` [P] is the most clones needed at once in it (0: not invoked)."""
         self.weights *= self.decay
         peak = np.clip(np.asarray(peaks, dtype=np.int64), 0, self.max_clones)
         self.weights[np.arange(len(peak)), peak] += 1.0

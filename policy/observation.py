@@ -56,5 +56,5 @@ class PoolView(Protocol):
         ...
 
     def peak_busy(self, since_bin: int) -> np.ndarray:
-        """Most clones busy at once from bin `since_bin` to now [P]."""
+        """Most clones needed at once from bin `since_bin` to now [P] (a live engine: busy ones)."""
         ...

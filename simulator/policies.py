@@ -83,7 +83,7 @@ class Policy(Protocol):
 
 
 class AppLevelController(EmptyStart):
-    """Mode B for app-level policies: while loaded, keep the recent peak of busy containers (at least 1)."""
+    """Mode B for app-level policies: while loaded, keep the recent peak of containers needed (at least 1)."""
 
     def __init__(self, loaded: np.ndarray, trace: SimTrace, peak_bins: int) -> None:
         self.loaded = loaded

@@ -32,7 +32,9 @@ class PoolObservation:
         self.warm = np.zeros(trace.programs, dtype=np.int64)
         self.warming = np.zeros(trace.programs, dtype=np.int64)
         self.busy_containers = np.zeros(trace.programs, dtype=np.int64)
-        self.peak = np.zeros((trace.programs, trace.bins), dtype=np.int64)  # [P, T] max busy containers per bin
+        # [P, T] most containers needed at once per bin: the requests in flight had each started on arrival (a
+        # request waiting for a cold start needs a container too; busy ones alone would hide it)
+        self.peak = np.zeros((trace.programs, trace.bins), dtype=np.int64)
         self._window = max(2, round(window_s / tick_s) + 1)
         self._cumulative = np.zeros((self._window, trace.programs), dtype=np.int64)  # ring of running sums
         self._total = np.zeros(trace.programs, dtype=np.int64)
@@ -43,7 +45,7 @@ class PoolObservation:
         return self.tick * self.tick_s
 
     def peak_busy(self, since_bin: int) -> np.ndarray:
-        """Most containers busy at once from bin `since_bin` through the current bin [P]."""
+        """Most containers needed at once from bin `since_bin` through the current bin [P]."""
         return self.peak[:, since_bin : self.bin + 1].max(axis=1)
 
     def past_counts(self) -> np.ndarray:
@@ -51,7 +53,7 @@ class PoolObservation:
         return self.trace.counts[:, : self.bin]
 
     def past_peaks(self) -> np.ndarray:
-        """Peak busy containers of the bins that have ended [P, bin]."""
+        """Most containers needed at once in the bins that have ended [P, bin]."""
         return self.peak[:, : self.bin]
 
     def mean_inflight(self, seconds: float) -> np.ndarray:
@@ -145,6 +147,7 @@ def simulate_pool(
     conc = trace.concurrency.astype(np.int64)
     ring = int(duration_ticks.max() + cold_ticks.max() + 2)
     departures = np.zeros((ring, n_programs), dtype=np.int64)  # requests finishing at tick
+    demand_ends = np.zeros((ring, n_programs), dtype=np.int64)  # requests that, started on arrival, would finish
     ready = np.zeros((ring, n_programs), dtype=np.int64)  # containers becoming warm at tick
     starting = np.zeros((ring, n_programs), dtype=np.int64)  # waiting requests that start at tick
     programs = np.arange(n_programs)
@@ -153,6 +156,7 @@ def simulate_pool(
     obs = PoolObservation(trace, cfg.tick_s, cfg.window_s)
     obs.warm += np.asarray(controller.initial(trace), dtype=np.int64)
     warm, warming, busy, waiting = obs.warm, obs.warming, np.zeros(n_programs, np.int64), np.zeros(n_programs, np.int64)
+    demand = np.zeros(n_programs, np.int64)  # requests in flight had each started on arrival
     cold = np.zeros(n_programs, dtype=np.int64)
     invocations = np.zeros(n_programs, dtype=np.int64)
     idle_sum = np.zeros(n_programs, dtype=float)
@@ -174,7 +178,9 @@ def simulate_pool(
         busy += starting[slot]
         waiting -= starting[slot]
         busy -= departures[slot]
+        demand -= demand_ends[slot]
         ready[slot] = 0
+        demand_ends[slot] = 0
         starting[slot] = 0
         departures[slot] = 0
         # the policy acts on what it has seen
@@ -196,6 +202,8 @@ def simulate_pool(
         served = np.minimum(now, free)
         late = now - served
         dur = duration_ticks[:, b]
+        demand += now
+        demand_ends[(tick + dur) % ring, programs] += now
         busy += served
         departures[(tick + dur) % ring, programs] += served
         if late.any():
@@ -207,7 +215,7 @@ def simulate_pool(
             waiting += late
             departures[(tick + cold_ticks + dur) % ring, programs] += late
         in_use = -(-busy // conc)
-        np.maximum(obs.peak[:, b], in_use, out=obs.peak[:, b])
+        np.maximum(obs.peak[:, b], -(-demand // conc), out=obs.peak[:, b])
         obs._record(busy + waiting)
         if tick >= first_scored:
             cold += late

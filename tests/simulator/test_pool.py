@@ -39,6 +39,15 @@ def test_concurrency_packs_requests_into_containers() -> None:
     assert result.idle_container_s == pytest.approx(2 * 57.0)
 
 
+def test_peaks_count_the_clones_demand_needed_not_those_that_were_free() -> None:
+    """Two requests at once on one warm clone: one waits for a cold start and runs after the other has finished, so at
+    most one clone is ever busy; but the bin's peak is 2 (both in flight had each started on arrival), and
+    keepalive:10, holding its recent peak, meets the same pair in the next bin warm."""
+    tr = trace([[1, 2, 2]], cold_start_s=2.0, duration_ms=1000.0)
+    result = simulate_pool("ka", tr, make_policy("keepalive:10").controller(tr, SimContext(0)), 0, AT_START)
+    assert result.cold_starts == 2  # the first request, and the second of the first pair
+
+
 def test_a_forecast_prewarms_before_the_bin() -> None:
     tr = trace([[0, 1, 0]], cold_start_s=2.0, duration_ms=3000.0)
     origin = tr.start
