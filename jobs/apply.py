@@ -54,16 +54,26 @@ def hosts(kind: str, settings: Settings, path: Path | None = None, *, zones: int
 
 
 def actuator(
-    kind: str, programs: pd.DataFrame, hosts: pd.DataFrame, settings: Settings, *, namespace: str = "clonecast"
+    kind: str,
+    programs: pd.DataFrame,
+    hosts: pd.DataFrame,
+    settings: Settings,
+    *,
+    namespace: str = "clonecast",
+    serving: bool = False,
 ) -> Actuator | None:
-    """The actuator of `kind` over `hosts` (None for a dry-run: no engine is touched)."""
+    """The actuator of `kind` over `hosts` (None for a dry-run: no engine is touched). `serving`: the clones serve
+    live traffic behind an ingress that probes their readiness (Docker checks their health at its default interval)."""
     if check_kind(kind) == "dry-run":
         return None
     hosts = hosts_frame(hosts)
     if kind == "docker":
-        from actuators.docker_engine import DockerActuator
+        from actuators.docker_engine import SERVING_HEALTH_INTERVAL_S, DockerActuator
 
-        return DockerActuator({h: settings.docker_host for h in hosts["host"]}, programs, hosts)
+        interval = SERVING_HEALTH_INTERVAL_S if serving else None
+        return DockerActuator(
+            {h: settings.docker_host for h in hosts["host"]}, programs, hosts, health_interval_s=interval
+        )
     from actuators.kubernetes_engine import KubernetesActuator
 
     return KubernetesActuator(kubernetes_api(settings), namespace, programs, hosts)

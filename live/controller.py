@@ -569,7 +569,7 @@ def build(
         raise ConfigError("the live controller needs an engine: --actuator docker or kubernetes")
     dataset = read_dataset(store)
     fleet = applying.hosts(actuator, settings, hosts)
-    engine = applying.actuator(actuator, dataset.programs, fleet, settings, namespace=namespace)
+    engine = applying.actuator(actuator, dataset.programs, fleet, settings, namespace=namespace, serving=True)
     assert engine is not None  # not a dry-run
     freq = pd.Timedelta(settings.freq)
     return Controller(

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from actuators.docker_engine import MANAGED, PORT, PROGRAM, DockerActuator
+from actuators.docker_engine import MANAGED, PORT, PROGRAM, SERVING_HEALTH_INTERVAL_S, DockerActuator
 from clonecast.errors import ClonecastError
 from clonecast.settings import Settings
 from jobs.data import read_programs_any
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> None:
     hosts = pd.DataFrame({"host": [args.host_name]})
     engine = {args.host_name: args.docker_host or Settings().docker_host}
     door = FrontDoor(
-        DockerActuator(engine, programs, hosts),
+        DockerActuator(engine, programs, hosts, health_interval_s=SERVING_HEALTH_INTERVAL_S),  # it probes readiness
         args.host_name,
         keep_alive_s=args.keep_alive,
         start_timeout_s=args.start_timeout,

@@ -11,7 +11,15 @@ from pathlib import Path
 import docker
 import pytest
 
-from actuators.docker_engine import MANAGED, PORTS, DockerActuator, wait_all_serving, wait_healthy
+from actuators.base import ActuatorError
+from actuators.docker_engine import (
+    MANAGED,
+    PORTS,
+    SERVING_HEALTH_INTERVAL_S,
+    DockerActuator,
+    wait_all_serving,
+    wait_healthy,
+)
 from tests.actuators.plans import hosts, plan_to, programs
 
 pytestmark = pytest.mark.docker
@@ -138,3 +146,15 @@ def test_host_network_clones_each_serve_on_their_own_port(actuator: DockerActuat
         int(c.labels["clonecast.port"]) for c in engine.containers.list(filters={"label": f"{MANAGED}=true"})
     )
     assert len(set(after)) == 3 and after[0] == PORTS.start
+
+
+def test_serving_clones_keep_the_images_health_check_at_dockers_default_interval(engine) -> None:  # type: ignore[no-untyped-def]
+    serving = DockerActuator({"h1": URL}, programs("api"), hosts("h1"), health_interval_s=SERVING_HEALTH_INTERVAL_S)
+    serving.start("api", "h1")
+    DockerActuator({"h1": URL}, programs("batch"), hosts("h1")).start("batch", "h1")
+    image = engine.images.get("clonecast/workload:latest").attrs["Config"]["Healthcheck"]
+    checks = {c.labels["clonecast.program"]: c.attrs["Config"]["Healthcheck"] for c in engine.containers.list()}
+    assert checks["api"]["Interval"] == 30 * 10**9 and checks["api"]["Test"] == image["Test"]
+    assert checks["batch"]["Interval"] == image["Interval"] == 2 * 10**9  # the image's own
+    with pytest.raises(ActuatorError, match="at least 1 s"):
+        DockerActuator({"h1": URL}, programs("api"), hosts("h1"), health_interval_s=0.5)
