@@ -166,6 +166,8 @@ def run_live(mode: str, data: Any, start: pd.Timestamp, end: pd.Timestamp, args:
         "latency_p50_s": summary["latency_p50_s"],
         "latency_p99_s": summary["latency_p99_s"],
         "idle_container_s": round(idle, 1),
+        "failed": summary["failed"],  # answers other than 200 by status (0: none came)
+        "per_program": summary["per_program"],
         "work_dir": str(work),
     }
 
@@ -221,7 +223,8 @@ def main() -> None:
         print(
             f"   sent {r['requests_sent']}, served {r['requests_served']}, cold starts {r['cold_starts']}, "
             f"latency p50 {r['latency_p50_s']:.3f} s p99 {r['latency_p99_s']:.3f} s, "
-            f"idle container-s {r['idle_container_s']:.0f}  |  simulated ({sim[mode]['policy']}): cold starts "
+            f"idle container-s {r['idle_container_s']:.0f}, not served by status {r['failed']}\n"
+            f"   simulated ({sim[mode]['policy']}): cold starts "
             f"{sim[mode]['cold_starts']}, idle container-s {sim[mode]['idle_container_s']:.0f}"
         )
     report["cold_start_ratio"] = ratio(report["predictive"]["cold_starts"], report["reactive"]["cold_starts"])
