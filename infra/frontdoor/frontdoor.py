@@ -140,6 +140,7 @@ class FrontDoor(Collector):
         task = asyncio.get_running_loop().create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(_log_failure)  # a start no waiting request asked about is still reported
         return task
 
     def pool(self, program: str) -> Pool:
@@ -349,6 +350,11 @@ class FrontDoor(Collector):
             for code, count in sorted(pool.responses.items()):
                 responses.add_metric([pool.program, str(code)], count)
         yield responses
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("%s", task.exception())
 
 
 def _address(container: Any) -> str | None:
