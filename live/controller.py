@@ -126,8 +126,8 @@ class LivePool:
 
 class LoadReader:
     """The load per program from Prometheus: requests in flight (served or waiting for a clone), averaged over the
-    last seconds, and the peak of busy clones over a window (requests waiting for a start do not count: a clone
-    that is not there is not busy, as in the simulator)."""
+    last seconds, and the peak of busy clones over a window (requests waiting for a start do not count, where the
+    simulator's peaks count them: the front door's gauges do not say how long a waiting request would have run)."""
 
     def __init__(self, url: str, inflight: str = INFLIGHT, busy: str = BUSY, timeout: float = 5.0) -> None:
         self.url, self.inflight, self.busy = url, inflight, busy
