@@ -5,10 +5,9 @@ Two loops on one clock (`live.clock.Clock`: trace time, compressed by its speed 
 - every forecast bin, once the bin has ended: the bins that completed are pulled from Prometheus into the
   dataset store (validated first: nothing invalid is stored or acted on), the forecaster forecasts the next
   hour, and the cloning manager plans with the clones that exist (`Actuator.observe`), the hosts and the timing
-  model's chance of an invocation (`jobs.plan`), as the deploy flow does; the bin's peak of clones needed (the
-  most requests in flight at once, waiting ones included, per clone's slots) feeds the peak model, and each
-  program keeps, whatever the load, the clones worth holding for the next bin
-  (`policy.prewarm.clones_worth_holding`, the simulator's rule);
+  model's chance of an invocation (`jobs.plan`), as the deploy flow does; the bin's peak of busy clones (the
+  front door's busy-clones gauge) feeds the peak model, and each program keeps, whatever the load, the clones
+  worth holding for the next bin (`policy.prewarm.clones_worth_holding`, the simulator's rule);
 - every tick (a few seconds of wall time): the scaling policy (`policy.scaling.ScalingController`, the code the
   simulator runs) corrects the plan's per-bin targets with what is observed now: requests in flight from the
   front door's gauge, healthy and failing clones from the engine; the engine converges the programs whose count
@@ -59,7 +58,8 @@ log = logging.getLogger("clonecast.live")
 
 # (history, its end) -> the forecast frame after it; validated by the plan (jobs.plan.plan), before anything acts on it
 Forecaster = Callable[[Dataset, pd.Timestamp], pd.DataFrame]
-INFLIGHT = "clonecast_frontdoor_inflight"  # the front door's gauge of requests in flight per program (waiting included)
+INFLIGHT = "clonecast_frontdoor_inflight"  # the front door's gauge of requests in flight per program
+BUSY = "clonecast_frontdoor_busy_clones"  # its gauge of clones serving at least one request (waiting ones excluded)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class LiveSettings:
     tick_s: float = 2.0  # wall seconds between scaling-policy ticks
     stale_bins: float = 2.0  # data or a forecast older than this many forecast bins is stale: hold
     inflight_metric: str = INFLIGHT  # a gauge with a `program` label
+    busy_metric: str = BUSY  # a gauge with a `program` label
     scrape_delay_s: float = 2.0  # wall seconds after a bin ends before its last scrape is surely in Prometheus
     clone_start_s: float = 2.0  # wall seconds a clone takes to start and serve on the engine, at least
 
@@ -114,23 +115,22 @@ class LivePool:
     warm: np.ndarray  # [P] live clones the engine reports
     warming: np.ndarray
     inflight: np.ndarray  # [P] mean requests in flight over the last seconds
-    peak: np.ndarray  # [P] most clones needed at once over the stabilisation window
+    busy_peak: np.ndarray  # [P] most clones busy at once over the stabilisation window
 
     def mean_inflight(self, seconds: float) -> np.ndarray:
         return self.inflight
 
     def peak_busy(self, since_bin: int) -> np.ndarray:
-        return self.peak
+        return self.busy_peak
 
 
 class LoadReader:
-    """The load per program from Prometheus's gauge of requests in flight (served or waiting for a clone): its mean
-    over the last seconds, and its peak over a window in clones (the most in flight at once over each clone's
-    slots): the clones demand needed, a request waiting for a start included, as the simulator's peaks (a waiting
-    request counts from its arrival, not its start: a cold start's wait on top of the run)."""
+    """The load per program from Prometheus: requests in flight (served or waiting for a clone), averaged over the
+    last seconds, and the peak of busy clones over a window (requests waiting for a start do not count, where the
+    simulator's peaks count them: the front door's gauges do not say how long a waiting request would have run)."""
 
-    def __init__(self, url: str, inflight: str = INFLIGHT, timeout: float = 5.0) -> None:
-        self.url, self.inflight = url, inflight
+    def __init__(self, url: str, inflight: str = INFLIGHT, busy: str = BUSY, timeout: float = 5.0) -> None:
+        self.url, self.inflight, self.busy = url, inflight, busy
         self.client = PrometheusConnect(url=url, disable_ssl=True, timeout=timeout)
 
     def _by_program(self, function: str, metric: str, seconds: float) -> dict[str, float]:
@@ -148,20 +148,16 @@ class LoadReader:
             values[str(program)] = value
         return values
 
-    def read(
-        self, codes: np.ndarray, per_clone: np.ndarray, mean_s: float, peak_s: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Mean requests in flight over the last `mean_s` and the most clones needed at once over `peak_s` wall
-        seconds, per program [P] (`per_clone` [P]: each clone's slots)."""
+    def read(self, codes: np.ndarray, mean_s: float, peak_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Mean requests in flight over the last `mean_s` and the most busy clones over `peak_s` wall seconds,
+        per program [P]."""
         mean = self._by_program("avg_over_time", self.inflight, mean_s)
-        return np.array([mean.get(str(c), 0.0) for c in codes]), self.peak(codes, per_clone, peak_s)
+        return np.array([mean.get(str(c), 0.0) for c in codes]), self.peak(codes, peak_s)
 
-    def peak(self, codes: np.ndarray, per_clone: np.ndarray, seconds: float) -> np.ndarray:
-        """The most clones needed at once over the last `seconds` wall seconds, per program [P]: the most requests
-        in flight at once over each clone's slots `per_clone` [P], rounded up."""
-        peak = self._by_program("max_over_time", self.inflight, seconds)
-        inflight = np.array([round(peak.get(str(c), 0.0)) for c in codes], dtype=float)
-        return np.ceil(inflight / per_clone).astype(np.int64)
+    def peak(self, codes: np.ndarray, seconds: float) -> np.ndarray:
+        """The most clones busy at once over the last `seconds` wall seconds, per program [P]."""
+        peak = self._by_program("max_over_time", self.busy, seconds)
+        return np.array([round(peak.get(str(c), 0.0)) for c in codes], dtype=np.int64)
 
 
 class ControllerMetrics:
@@ -303,7 +299,7 @@ class Controller:
         tick = live.tick_s * live.speed
         self.scaling_settings = ScalingSettings(cadence_s=tick, stabilise_s=tick)
         self.scaling: ScalingController | None = None
-        self.peaks = PeakModel().state(self.programs.programs, self.freq)  # clones needed at each bin's peak
+        self.peaks = PeakModel().state(self.programs.programs, self.freq)  # busy clones at each bin's peak
         self.cost_bins = cold_start_cost_bins(
             COLD_START_COST_MINUTES, self.freq / pd.Timedelta("1min"), self.programs.weight
         )
@@ -352,9 +348,7 @@ class Controller:
             self.hold("forecast", "invalid-data", f"demand refused: {e}")
             return False
         try:  # the peak of the bin that ended (the newest; bins pulled after a hold count once)
-            peak = self.load.peak(
-                self.programs.codes, self.programs.concurrency, self.freq.total_seconds() / self.live.speed
-            )
+            peak = self.load.peak(self.programs.codes, self.freq.total_seconds() / self.live.speed)
         except SourceError as e:
             self.hold("forecast", "prometheus", f"cannot read the load: {e}")
             return False
@@ -440,9 +434,7 @@ class Controller:
         try:
             observed = self.engine.observe()
             stabilise_wall = self.scaling_settings.stabilise_s / self.live.speed
-            inflight, peak = self.load.read(
-                self.programs.codes, self.programs.concurrency, 10.0 / self.live.speed, stabilise_wall
-            )
+            inflight, peak = self.load.read(self.programs.codes, 10.0 / self.live.speed, stabilise_wall)
         except ClonecastError as e:
             self.hold("tick", "observe", f"cannot observe the pool: {e}")
             return None
@@ -461,7 +453,7 @@ class Controller:
             warm=warm,
             warming=np.zeros_like(warm),
             inflight=inflight,
-            peak=peak,
+            busy_peak=peak,
         )
         target = self.scaling.target(pool, unhealthy) - unhealthy
         self._record(now)
@@ -590,7 +582,7 @@ def build(
     return Controller(
         store=store,
         source=PrometheusSource(settings.prometheus_url, settings.prometheus_query, freq=freq, clock=clock),
-        load=LoadReader(settings.prometheus_url, live.inflight_metric),
+        load=LoadReader(settings.prometheus_url, live.inflight_metric, live.busy_metric),
         engine=engine,
         hosts=fleet,
         forecaster=FORECASTERS[forecaster](settings),

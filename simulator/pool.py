@@ -32,8 +32,9 @@ class PoolObservation:
         self.warm = np.zeros(trace.programs, dtype=np.int64)
         self.warming = np.zeros(trace.programs, dtype=np.int64)
         self.busy_containers = np.zeros(trace.programs, dtype=np.int64)
-        # [P, T] most containers needed at once per bin: the requests in flight had each started on arrival (a
-        # request waiting for a cold start needs a container too; busy ones alone would hide it)
+        # [P, T] most containers needed at once per bin: requests in flight, served or waiting for a cold start, over
+        # a container's slots (a waiting request needs a container too: busy ones alone would hide it); what the
+        # live front door's in-flight gauge shows
         self.peak = np.zeros((trace.programs, trace.bins), dtype=np.int64)
         self._window = max(2, round(window_s / tick_s) + 1)
         self._cumulative = np.zeros((self._window, trace.programs), dtype=np.int64)  # ring of running sums
@@ -147,7 +148,6 @@ def simulate_pool(
     conc = trace.concurrency.astype(np.int64)
     ring = int(duration_ticks.max() + cold_ticks.max() + 2)
     departures = np.zeros((ring, n_programs), dtype=np.int64)  # requests finishing at tick
-    demand_ends = np.zeros((ring, n_programs), dtype=np.int64)  # requests that, started on arrival, would finish
     ready = np.zeros((ring, n_programs), dtype=np.int64)  # containers becoming warm at tick
     starting = np.zeros((ring, n_programs), dtype=np.int64)  # waiting requests that start at tick
     programs = np.arange(n_programs)
@@ -156,7 +156,6 @@ def simulate_pool(
     obs = PoolObservation(trace, cfg.tick_s, cfg.window_s)
     obs.warm += np.asarray(controller.initial(trace), dtype=np.int64)
     warm, warming, busy, waiting = obs.warm, obs.warming, np.zeros(n_programs, np.int64), np.zeros(n_programs, np.int64)
-    demand = np.zeros(n_programs, np.int64)  # requests in flight had each started on arrival
     cold = np.zeros(n_programs, dtype=np.int64)
     invocations = np.zeros(n_programs, dtype=np.int64)
     idle_sum = np.zeros(n_programs, dtype=float)
@@ -178,9 +177,7 @@ def simulate_pool(
         busy += starting[slot]
         waiting -= starting[slot]
         busy -= departures[slot]
-        demand -= demand_ends[slot]
         ready[slot] = 0
-        demand_ends[slot] = 0
         starting[slot] = 0
         departures[slot] = 0
         # the policy acts on what it has seen
@@ -202,8 +199,6 @@ def simulate_pool(
         served = np.minimum(now, free)
         late = now - served
         dur = duration_ticks[:, b]
-        demand += now
-        demand_ends[(tick + dur) % ring, programs] += now
         busy += served
         departures[(tick + dur) % ring, programs] += served
         if late.any():
@@ -215,8 +210,9 @@ def simulate_pool(
             waiting += late
             departures[(tick + cold_ticks + dur) % ring, programs] += late
         in_use = -(-busy // conc)
-        np.maximum(obs.peak[:, b], -(-demand // conc), out=obs.peak[:, b])
-        obs._record(busy + waiting)
+        inflight = busy + waiting
+        np.maximum(obs.peak[:, b], -(-inflight // conc), out=obs.peak[:, b])
+        obs._record(inflight)
         if tick >= first_scored:
             cold += late
             invocations += now

@@ -2,11 +2,9 @@
 
 GET /invoke/{program}?ms=N runs one request of the program for N ms on a clone (the workload's /cgi-bin/run):
 on the least busy warm clone with a free slot (the program's `concurrency`). When none has one, the request waits
-for a clone that is starting, and when the clones starting have fewer slots than the requests waiting, it starts
-one more through the Docker actuator (a cold start: as Knative's activator asks its autoscaler for the pods its
-queue needs, and as the simulator starts a container for each request that finds no free slot; at most
-PARALLEL_STARTS engine calls at once, the rest queue) and waits; it takes the first slot that comes free, on a new
-clone or a busy one. Responses carry X-Clonecast-Cold: 1 when the request waited
+for a clone that is starting, and when none is, it starts one through the Docker actuator (a cold start; one start
+at a time per program, so a burst does not turn into a storm of container starts) and waits; it takes the first
+slot that comes free, on the new clone or a busy one. Responses carry X-Clonecast-Cold: 1 when the request waited
 so (a container start was under way), else 0, and X-Clonecast-Clone (the clone that ran it).
 
 Clones are the actuator's (labels clonecast.managed/program/host, serving on 127.0.0.1:<clonecast.port>), listed
@@ -49,7 +47,6 @@ from traces.frames import programs_frame
 log = logging.getLogger("clonecast.frontdoor")
 REFRESH_S = 0.5  # how old the clone list may get
 PROBE_S = 0.05  # between readiness probes of a starting clone
-PARALLEL_STARTS = 4  # container starts asked of the engine at once (more only queue inside the engine)
 FORWARD = httpx.Timeout(None, connect=5.0)  # a request runs as long as it asks
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 
@@ -77,8 +74,7 @@ class Pool:
     program: str
     concurrency: int
     clones: dict[str, Clone] = field(default_factory=dict)
-    launching: int = 0  # starts asked for whose clone is not listed yet (queued or under way in the engine)
-    waiting: int = 0  # requests waiting for a slot
+    launching: int = 0  # starts asked of the engine whose clone is not listed yet
     requests: int = 0
     cold_starts: int = 0
     inflight: int = 0
@@ -129,7 +125,6 @@ class FrontDoor(Collector):
         self.pools: dict[str, Pool] = {code: Pool(code, self.concurrency[code]) for code in codes}
         self.removed: set[str] = set()  # clones this front door removed (a listing may still hold them)
         self.tasks: set[asyncio.Task[None]] = set()  # probes and starts in progress (the loop holds weak refs)
-        self.starts = asyncio.Semaphore(PARALLEL_STARTS)
         self.http = httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=0))
         self.registry = CollectorRegistry()
         self.latency = Histogram(
@@ -198,8 +193,7 @@ class FrontDoor(Collector):
     async def launch(self, pool: Pool) -> None:
         """Start a clone (counted in pool.launching until the clone list holds it)."""
         try:
-            async with self.starts:
-                cid = await asyncio.to_thread(self.actuator.start, pool.program, self.host)
+            cid = await asyncio.to_thread(self.actuator.start, pool.program, self.host)
             log.info("cold start: clone %s of %s", cid[:12], pool.program)
             await self.refresh()
             if cid not in pool.clones:
@@ -211,26 +205,20 @@ class FrontDoor(Collector):
             pool.notify()
 
     async def acquire(self, pool: Pool) -> tuple[Clone, bool]:
-        """A slot on a warm clone, and whether the request had to wait for one while a container started. A waiting
-        request starts a clone when the clones starting have fewer slots than the requests waiting (at most one
-        start of its own under way)."""
+        """A slot on a warm clone, and whether the request had to wait for one while a container started."""
         clone, mine = pool.free(), None
         cold = clone is None
-        pool.waiting += 1
         try:
             async with asyncio.timeout(self.start_timeout_s + 5):
                 while (clone := pool.free()) is None:
                     if mine is not None and mine.done() and mine.exception() is not None:
                         raise UnavailableError(str(mine.exception()))
-                    short = pool.waiting > pool.starting() * pool.concurrency  # a cold start
-                    if short and (mine is None or mine.done()):
+                    if pool.starting() == 0:  # every clone busy (or none at all) and none starting: a cold start
                         pool.launching += 1
                         mine = self.spawn(self.launch(pool))
                     await pool.changed()
         except TimeoutError as e:
             raise UnavailableError(f"no clone of {pool.program} free after {self.start_timeout_s + 5:g} s") from e
-        finally:
-            pool.waiting -= 1
         pool.advance(time.monotonic())
         clone.busy += 1
         return clone, cold
@@ -337,7 +325,6 @@ class FrontDoor(Collector):
                 "inflight": p.inflight,
                 "clones": len(p.warm()),
                 "busy_clones": sum(1 for c in p.warm() if c.busy),
-                "starting": p.starting(),
             }
             for p in self.pools.values()
         }
@@ -353,7 +340,6 @@ class FrontDoor(Collector):
             ("inflight", "inflight", GaugeMetricFamily, "Requests received and not answered yet"),
             ("clones", "clones", GaugeMetricFamily, "Warm clones"),
             ("busy_clones", "busy_clones", GaugeMetricFamily, "Warm clones serving at least one request"),
-            ("starting", "starting_clones", GaugeMetricFamily, "Clones asked for and not answering yet"),
         ):
             family = kind(name + metric, text, labels=["program"])
             for program, values in stats.items():

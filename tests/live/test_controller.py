@@ -77,17 +77,15 @@ class FakeLoad:
     inflight: dict[str, float] = field(default_factory=dict)
     down: bool = False
 
-    def read(
-        self, codes: np.ndarray, per_clone: np.ndarray, mean_s: float, peak_s: float
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def read(self, codes: np.ndarray, mean_s: float, peak_s: float) -> tuple[np.ndarray, np.ndarray]:
         if self.down:
             raise SourceError("Prometheus at http://127.0.0.1:9090 did not answer")
-        return self._values(codes), self.peak(codes, per_clone, peak_s)
+        return self._values(codes), self.peak(codes, peak_s)
 
-    def peak(self, codes: np.ndarray, per_clone: np.ndarray, seconds: float) -> np.ndarray:
+    def peak(self, codes: np.ndarray, seconds: float) -> np.ndarray:
         if self.down:
             raise SourceError("Prometheus at http://127.0.0.1:9090 did not answer")
-        return np.ceil(np.round(self._values(codes)) / per_clone).astype(np.int64)
+        return np.round(self._values(codes)).astype(np.int64)
 
     def _values(self, codes: np.ndarray) -> np.ndarray:
         return np.array([self.inflight.get(str(c), 0.0) for c in codes])

@@ -41,11 +41,31 @@ def test_concurrency_packs_requests_into_containers() -> None:
 
 def test_peaks_count_the_clones_demand_needed_not_those_that_were_free() -> None:
     """Two requests at once on one warm clone: one waits for a cold start and runs after the other has finished, so at
-    most one clone is ever busy; but the bin's peak is 2 (both in flight had each started on arrival), and
+    most one clone is ever busy; but the bin's peak is 2 (both in flight, one served, one waiting for its clone), and
     keepalive:10, holding its recent peak, meets the same pair in the next bin warm."""
     tr = trace([[1, 2, 2]], cold_start_s=2.0, duration_ms=1000.0)
     result = simulate_pool("ka", tr, make_policy("keepalive:10").controller(tr, SimContext(0)), 0, AT_START)
     assert result.cold_starts == 2  # the first request, and the second of the first pair
+
+
+def test_a_request_waiting_for_its_cold_start_counts_in_the_peak_for_all_its_wait() -> None:
+    """One request a bin at its start, 1 s each, cold starts of 90 s: the first waits 0-90 s, so the second (60 s)
+    finds no free container and waits too; bin 1 needed two containers at once though their runs (90-91 s and
+    150-151 s) never overlap. A peak of the requests had each started on arrival would say one (a container needed
+    for the wait hidden): with long cold starts that under-counted every burst and the policies that keep a peak
+    released the containers the waiting requests were about to take."""
+    tr = trace([[1, 1, 0]], cold_start_s=90.0, duration_ms=1000.0)
+    seen: list[np.ndarray] = []
+
+    class Watch(Recorder):
+        def target(self, obs: PoolObservation) -> np.ndarray | None:
+            seen.append(obs.past_peaks().copy())
+            return super().target(obs)
+
+    controller = Watch(make_policy("keepalive:10").controller(tr, SimContext(0)))
+    result = simulate_pool("ka", tr, controller, 0, AT_START)
+    assert result.cold_starts == 2
+    assert seen[-1][0].tolist() == [1, 2]  # bins 0 and 1 (bin 2 has not ended at the last decision)
 
 
 def test_a_forecast_prewarms_before_the_bin() -> None:
