@@ -4,13 +4,18 @@
 reads each sample as the requests of the bin that ends there. The default query (`DEFAULT_QUERY`, the setting
 `prometheus_query`, `counter_query` of the front door's counter) is
 
-    sum by (program) ((X - X offset {bin}) >= 0 or X),  X = clonecast_frontdoor_requests_total
+    sum by (program) ((X - X offset {bin}) >= 0 or X),  X = last_over_time(clonecast_frontdoor_requests_total[5m])
 
-where `{bin}` becomes the wall-clock width of one bin (`25s` for 5-minute bins at speed 12, `300s` at speed 1):
-the counter's change between the bin's two ends, which telescopes, so the bins add up to the counter exactly; where
-the counter fell (a restarted exporter) its value counts, from 0 again. Its one blind spot: a series with no sample
-in the 5 minutes before a bin (its target down that long) counts its whole total into that bin. A request is
-counted in the bin of the scrape that first saw it, up to one scrape interval after it arrived. Any query will do
+where `{bin}` becomes the wall-clock width of one bin (`25s` for 5-minute bins at speed 12, `300s` at speed 1; the
+offset goes inside `last_over_time`): the counter's change between the bin's two ends, which telescopes, so the bins
+add up to the counter exactly; where the counter fell (a restarted exporter) its value counts, from 0 again. A
+request is counted in the bin of the scrape that first saw it, up to one scrape interval after it arrived.
+`last_over_time` rather than the plain selector: a failed scrape (an exporter too busy to answer within the scrape
+timeout) makes Prometheus mark the target's series stale, and a plain selector then has no value at a bin end that
+falls in the gap, however short, so that bin, and every bin after it, was never stored and the controller held to
+the end (seen in a full-size `bench_live.py` run: 75 s of failed scrapes during a burst); the last sample before the
+gap has a value, and the gap's requests count in the first bin after it. Its one blind spot: a series with no
+sample in the 5 minutes before a bin (its target down that long) counts its whole total into that bin. Any query will do
 that gives one series per program with the program code in a label named `program`; map a label of your own with
 `label_replace(<query>, "program", "$1", "<your label>", "(.*)")`.
 
@@ -63,10 +68,14 @@ DRIFTING_POINTS = 100  # when a wall bin is no whole number of milliseconds, Pro
 MIN_WALL_BIN_S = 2.0  # a bin must span at least two scrapes (every second, infra/prometheus/prometheus.yml)
 
 
+LOOKBACK = "5m"  # how far back a bin end's value is looked for (Prometheus's own lookback for plain selectors)
+
+
 def counter_query(series: str) -> str:
     """Exact requests per program and bin from a counter selector: its change over the bin, or its value where it
-    fell (a reset)."""
-    return f"sum by ({LABEL}) (({series} - {series} offset {{bin}}) >= 0 or {series})"
+    fell (a reset); each end's value is the last sample at or before it (failed scrapes leave no blind spot)."""
+    now, before = f"last_over_time({series}[{LOOKBACK}])", f"last_over_time({series}[{LOOKBACK}] offset {{bin}})"
+    return f"sum by ({LABEL}) (({now} - {before}) >= 0 or {now})"
 
 
 EXACT_QUERY = counter_query("clonecast_frontdoor_requests_total")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import socket
+import threading
 import time
 import urllib.request
 import uuid
@@ -22,6 +23,8 @@ import pandas as pd
 import pytest
 from prometheus_api_client import PrometheusConnect
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from clonecast.errors import ConfigError, DataValidationError, InputError, SourceError
 from clonecast.settings import Limits, Settings
@@ -129,8 +132,9 @@ def test_the_bin_width_in_the_query_is_wall_time() -> None:
     assert promql_duration(300 / 7) == "42857ms"
     assert DEFAULT_QUERY is Settings().prometheus_query
     assert EXACT_QUERY == (
-        "sum by (program) ((clonecast_frontdoor_requests_total - clonecast_frontdoor_requests_total offset {bin})"
-        " >= 0 or clonecast_frontdoor_requests_total)"
+        "sum by (program) ((last_over_time(clonecast_frontdoor_requests_total[5m])"
+        " - last_over_time(clonecast_frontdoor_requests_total[5m] offset {bin}))"
+        " >= 0 or last_over_time(clonecast_frontdoor_requests_total[5m]))"
     )
     fast = PrometheusSource(PROMETHEUS, freq=pd.Timedelta("5min"), clock=Clock(W0, T0, speed=12))
     assert DEFAULT_QUERY == EXACT_QUERY
@@ -477,6 +481,57 @@ def test_the_exact_query_counts_a_restarted_counter_from_zero(exporter: Exporter
         exporter.registry.unregister(registered)
     assert (pulled.new_rows, pulled.first) == (2, T0)
     assert read_dataset(store).requests["requests"].tolist()[-2:] == [5, 2]
+
+
+class Stalling(Collector):
+    """A collector that, while `stalled` is set, answers later than the scrape timeout (1 s): every scrape of the
+    target fails, as a front door too busy to answer /metrics in time."""
+
+    def __init__(self) -> None:
+        self.stalled = threading.Event()
+
+    def collect(self) -> Iterator[Metric]:
+        if self.stalled.is_set():
+            time.sleep(1.5)
+        return iter(())
+
+
+@pytest.mark.live
+def test_failed_scrapes_through_bin_ends_do_not_block_the_bins_after_them(exporter: Exporter, tmp_path: Path) -> None:
+    """Scrapes fail from 3.5 s to 11 s (Prometheus marks the series stale), across the ends of bins 0 and 1: the pull
+    after the gap stores all three bins, the gap's requests in the first bin after it (the last sample before the gap
+    stands for its ends), the total exact. A plain selector has no value at an end inside the gap: the bin, and every
+    bin after it, stayed unstored and the controller held to the end."""
+    program = code("gap")
+    freq = pd.Timedelta("1min")  # at speed 12 a bin lasts 5 wall seconds
+    store = write_dataset(history([program], freq), tmp_path / "store")
+    counter = exporter.requests.labels(program)
+    exporter.wait_for(f'clonecast_test_requests_total{{program="{program}"}}', expected=0)
+    stalling = Stalling()
+    exporter.registry.register(stalling)
+    try:
+        start = pd.Timestamp.now(tz="UTC") + pd.Timedelta(seconds=1)
+        clock = Clock(wall_origin=start, trace_origin=T0, speed=12)
+        source = PrometheusSource(
+            PROMETHEUS, counter_query(f'clonecast_test_requests_total{{program="{program}"}}'), freq=freq, clock=clock
+        )
+        sleep_until(start + pd.Timedelta(seconds=1.5))
+        counter.inc(3)  # bin 0, scraped before the gap
+        sleep_until(start + pd.Timedelta(seconds=3.5))
+        stalling.stalled.set()
+        sleep_until(start + pd.Timedelta(seconds=6))
+        counter.inc(4)  # bin 1, inside the gap
+        sleep_until(start + pd.Timedelta(seconds=11))
+        stalling.stalled.clear()
+        sleep_until(start + pd.Timedelta(seconds=12))
+        counter.inc(2)  # bin 2, after the gap
+        sleep_until(start + pd.Timedelta(seconds=16.5))
+        pulled = pull(store, source, limits=LIMITS)
+    finally:
+        stalling.stalled.clear()
+        exporter.registry.unregister(stalling)
+    assert (pulled.new_rows, pulled.first, pulled.last) == (3, T0, T0 + 2 * freq)
+    assert read_dataset(store).requests["requests"].tolist()[-3:] == [3, 0, 6]
 
 
 @dataclass
