@@ -12,9 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # The live demand source's default query (live.metrics): requests per program in each bin, from the front door's
 # counter. `{bin}` becomes the wall-clock width of one bin (e.g. 25s for 5-minute bins replayed at speed 12).
 DEFAULT_PROMETHEUS_QUERY = (  # exact requests per bin from the front door's counter (live.metrics.counter_query)
-    "sum by (program) ((last_over_time(clonecast_frontdoor_requests_total[5m]) - "
-    "last_over_time(clonecast_frontdoor_requests_total[5m] offset {bin})) >= 0 "
-    "or last_over_time(clonecast_frontdoor_requests_total[5m]))"
+    "sum by (program) (((clonecast_frontdoor_requests_total or "
+    "(last_over_time(clonecast_frontdoor_requests_total[5m]) and on (job, instance) (up == 0))) - "
+    "(clonecast_frontdoor_requests_total offset {bin} or "
+    "(last_over_time(clonecast_frontdoor_requests_total[5m] offset {bin}) and on (job, instance) "
+    "(up offset {bin} == 0)))) >= 0 "
+    "or (clonecast_frontdoor_requests_total or "
+    "(last_over_time(clonecast_frontdoor_requests_total[5m]) and on (job, instance) (up == 0))))"
 )
 
 

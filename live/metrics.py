@@ -4,18 +4,19 @@
 reads each sample as the requests of the bin that ends there. The default query (`DEFAULT_QUERY`, the setting
 `prometheus_query`, `counter_query` of the front door's counter) is
 
-    sum by (program) ((X - X offset {bin}) >= 0 or X),  X = last_over_time(clonecast_frontdoor_requests_total[5m])
+    sum by (program) ((X - X offset {bin}) >= 0 or X),  X = clonecast_frontdoor_requests_total, bridged
 
-where `{bin}` becomes the wall-clock width of one bin (`25s` for 5-minute bins at speed 12, `300s` at speed 1; the
-offset goes inside `last_over_time`): the counter's change between the bin's two ends, which telescopes, so the bins
-add up to the counter exactly; where the counter fell (a restarted exporter) its value counts, from 0 again. A
-request is counted in the bin of the scrape that first saw it, up to one scrape interval after it arrived.
-`last_over_time` rather than the plain selector: a failed scrape (an exporter too busy to answer within the scrape
-timeout) makes Prometheus mark the target's series stale, and a plain selector then has no value at a bin end that
-falls in the gap, however short, so that bin, and every bin after it, was never stored and the controller held to
-the end (seen in a full-size `bench_live.py` run: 75 s of failed scrapes during a burst); the last sample before the
-gap has a value, and the gap's requests count in the first bin after it. Its one blind spot: a series with no
-sample in the 5 minutes before a bin (its target down that long) counts its whole total into that bin. Any query will do
+where `{bin}` becomes the wall-clock width of one bin (`25s` for 5-minute bins at speed 12, `300s` at speed 1):
+the counter's change between the bin's two ends, which telescopes, so the bins add up to the counter exactly; where
+the counter fell (a restarted exporter) its value counts, from 0 again. A request is counted in the bin of the
+scrape that first saw it, up to one scrape interval after it arrived. Bridged (`counter_query`): where the target's
+scrapes failed at a bin end (`up` 0: an exporter too busy to answer within the scrape timeout), the series' last
+sample before the gap (`last_over_time(X[5m])`) stands for its value. Prometheus marks a target's series stale at a
+failed scrape, so the plain selector had no value at a bin end inside such a gap, however short, and that bin, and
+every bin after it, stayed unstored: the controller held to the end of the run (a full-size `bench_live.py` run,
+75 s of failed scrapes during a burst). A series gone while its target answers (a program no longer exported) is
+not bridged. Its one blind spot: a series with no sample in the 5 minutes before a bin (its target down that long)
+counts its whole total into that bin. Any query will do
 that gives one series per program with the program code in a label named `program`; map a label of your own with
 `label_replace(<query>, "program", "$1", "<your label>", "(.*)")`.
 
@@ -74,8 +75,15 @@ LOOKBACK = "5m"  # how far back a bin end's value is looked for (Prometheus's ow
 def counter_query(series: str) -> str:
     """Exact requests per program and bin from a counter selector: its change over the bin, or its value where it
     fell (a reset); each end's value is the last sample at or before it (failed scrapes leave no blind spot)."""
-    now, before = f"last_over_time({series}[{LOOKBACK}])", f"last_over_time({series}[{LOOKBACK}] offset {{bin}})"
+    now, before = _bridged(series, ""), _bridged(series, " offset {bin}")
     return f"sum by ({LABEL}) (({now} - {before}) >= 0 or {now})"
+
+
+def _bridged(series: str, offset: str) -> str:
+    """The series' samples, and where its target's scrapes failed (`up` 0), its last sample before them: a series
+    that is gone while its target answers (a program no longer exported) stays gone."""
+    gap = f"last_over_time({series}[{LOOKBACK}]{offset}) and on (job, instance) (up{offset} == 0)"
+    return f"({series}{offset} or ({gap}))"
 
 
 EXACT_QUERY = counter_query("clonecast_frontdoor_requests_total")

@@ -131,11 +131,11 @@ def test_the_bin_width_in_the_query_is_wall_time() -> None:
     assert promql_duration(25.0) == "25s" and promql_duration(300) == "300s"
     assert promql_duration(300 / 7) == "42857ms"
     assert DEFAULT_QUERY is Settings().prometheus_query
-    assert EXACT_QUERY == (
-        "sum by (program) ((last_over_time(clonecast_frontdoor_requests_total[5m])"
-        " - last_over_time(clonecast_frontdoor_requests_total[5m] offset {bin}))"
-        " >= 0 or last_over_time(clonecast_frontdoor_requests_total[5m]))"
-    )
+    x, gap = "clonecast_frontdoor_requests_total", "and on (job, instance) (up{} == 0)"
+    now = f"({x} or (last_over_time({x}[5m]) {gap.format('')}))"
+    before = f"({x} offset {{bin}} or (last_over_time({x}[5m] offset {{bin}}) {gap.format(' offset {bin}')}))"
+    expected = f"sum by (program) (({now} - {before}) >= 0 or {now})"
+    assert expected == EXACT_QUERY
     fast = PrometheusSource(PROMETHEUS, freq=pd.Timedelta("5min"), clock=Clock(W0, T0, speed=12))
     assert DEFAULT_QUERY == EXACT_QUERY
     assert fast.promql == EXACT_QUERY.replace("{bin}", "25s")
