@@ -10,9 +10,10 @@ import pandas as pd
 
 from clonecast.settings import Limits, Settings
 from models.panel import Panel
-from models.timing import TimingModel
+from models.timing import ClockModel, TimingModel
 from policy.allocate import Budget
 from policy.plan import ClonePlan, ManagerSettings, State, plan_checked, state_from_frame
+from policy.prewarm import with_clock
 from policy.targets import Objective
 from traces import forecast_store
 from traces.frames import Dataset
@@ -65,13 +66,16 @@ def read_inputs(
 
 
 def chance_of_invocation(dataset: Dataset, ahead: pd.Timedelta, model: TimingModel | None = None) -> pd.Series:
-    """P(>= 1 invocation within `ahead` of the dataset's end) per program, from the timing model over its bins."""
+    """P(>= 1 invocation within `ahead` of the dataset's end) per program, from the timing model over its bins,
+    raised to the clock model's (a timer's minute of the hour)."""
     panel = Panel.from_dataset(dataset, dataset.freq)  # [P, T] at the dataset's own bins
     state = (model or TimingModel()).state(len(panel.codes))
+    clock = ClockModel().state(len(panel.codes), panel.start, panel.width)
     for column in panel.values.T:
         state.observe(column > 0)
+        clock.observe(column > 0)
     steps = max(1, round(ahead / panel.width))
-    return pd.Series(state.within(steps), index=panel.codes.astype(str), name="chance")
+    return pd.Series(with_clock(state.within(steps), clock.within(steps)), index=panel.codes.astype(str), name="chance")
 
 
 def latest_forecast(settings: Settings) -> pd.DataFrame:

@@ -21,6 +21,12 @@ there is nothing to go on.
 No look-ahead: `probability()` for bin t is computed before `observe()` sees bin t. The same state serves a
 replay over a trace (`replay`) and a live controller (one `observe` per bin).
 
+`ClockModel` adds what the hazard of idle times cannot see: timers fire at a fixed minute of the hour (cron
+schedules: hourly, every few hours, daily), so a program whose every invocation so far fell at one minute of the
+hour may be invoked at that minute of any later hour, however long it has been idle. Its probability there is the
+rate measured across all such programs so far (learned, no knob); the policy takes the larger of the two models'
+(policy.prewarm.with_clock).
+
 `PeakModel` is its companion for busy programs: how many clones a program needs at once in a bin where it is
 invoked, P(peak >= k | invoked), from its past bins' peaks, the recent ones weighing more (half-life ten minutes:
 the span over which the anchors, a 10-minute keep-alive and SITW's policy, keep a peak, so that a burst's level is
@@ -152,6 +158,70 @@ class TimingState:
         self.age[invoked] = 1
         self.below[invoked] = self.own[invoked, 0]  # nothing lies below age 1
         self._hazard = None
+
+
+@dataclass(frozen=True)
+class ClockModel:
+    """P(invoked) at the minute of the hour where a program's every invocation so far fell (timers), pooled."""
+
+    period_minutes: float = 60.0  # a timer's schedule repeats within this (cron: the hour)
+
+    def state(self, programs: int, start: pd.Timestamp, bin: pd.Timedelta) -> ClockState:
+        """For bins of width `bin` from `start` on (the first bin `observe` will see)."""
+        return ClockState(self, programs, start, bin)
+
+    def replay(self, counts: np.ndarray, start: pd.Timestamp, bin: pd.Timedelta, lead: int = 1) -> np.ndarray:
+        """P(>= 1 invocation) in each bin over a trace [P, T] from the bins ending `lead` bins before it."""
+        if lead < 1:
+            raise ValueError(f"lead must be >= 1 bin, got {lead}")
+        state = self.state(counts.shape[0], start, bin)
+        out = np.zeros(counts.shape, dtype=float)
+        for t in range(counts.shape[1] - lead + 1):
+            out[:, t + lead - 1] = state.ahead(lead)[:, -1]
+            state.observe(counts[:, t] > 0)
+        return out
+
+
+class ClockState:
+    """Invoked bins per place in the period [P, places] and the pooled rate, advanced one bin at a time."""
+
+    def __init__(self, model: ClockModel, programs: int, start: pd.Timestamp, bin: pd.Timedelta) -> None:
+        period = pd.Timedelta(minutes=model.period_minutes)
+        places, offset = period / bin, (start - start.floor(period)) / bin
+        # bins that do not tile the period, or do not start on a bin's boundary in it, have no place to go by
+        self.places = int(places) if places == int(places) and offset == int(offset) else 0
+        self.place = int(offset) % self.places if self.places else 0  # of the next bin
+        self.at = np.zeros((programs, max(self.places, 1)))
+        self.invoked = np.zeros(programs)
+        self.at_risk = 0.0  # (program, bin) pairs at a place where all the program's invocations fell
+        self.hits = 0.0  # ... and invoked
+
+    def aligned(self, offset: int) -> np.ndarray:
+        """Programs invoked before whose every invocation fell at the place of the bin `offset` after the next [P]."""
+        if not self.places:
+            return np.zeros(len(self.invoked), dtype=bool)
+        return (self.invoked > 0) & (self.at[:, (self.place + offset) % self.places] == self.invoked)
+
+    def ahead(self, steps: int) -> np.ndarray:
+        """P(>= 1 invocation) in each of the next `steps` bins [P, steps]: the pooled rate where aligned, else 0."""
+        rate = self.hits / self.at_risk if self.at_risk else 0.0
+        return rate * np.stack([self.aligned(k) for k in range(steps)], axis=1)
+
+    def within(self, steps: int) -> np.ndarray:
+        """P(>= 1 invocation in the next `steps` bins together) per program [P]."""
+        return 1.0 - np.prod(1.0 - self.ahead(steps), axis=1)
+
+    def observe(self, invoked: np.ndarray) -> None:
+        """Advance one bin: `invoked` [P] says which programs had at least one invocation in it."""
+        invoked = np.asarray(invoked, dtype=bool)
+        if not self.places:
+            return
+        aligned = self.aligned(0)
+        self.at_risk += aligned.sum()
+        self.hits += (aligned & invoked).sum()
+        self.at[invoked, self.place] += 1.0
+        self.invoked[invoked] += 1.0
+        self.place = (self.place + 1) % self.places
 
 
 @dataclass(frozen=True)

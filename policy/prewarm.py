@@ -67,6 +67,12 @@ def forecast_invocation_probability(quantiles: dict[int, np.ndarray], split: int
     return 1.0 - (1.0 - in_bin) ** (1.0 / max(split, 1))
 
 
+def with_clock(chance: np.ndarray, clock: np.ndarray) -> np.ndarray:
+    """The chance of an invocation raised to the clock model's where that is higher (models.timing.ClockModel):
+    the idle-time hazard and the forecast know nothing of a timer idle for longer than they have seen."""
+    return np.maximum(chance, clock)
+
+
 def better_of(timing: np.ndarray, forecast: np.ndarray, invoked: np.ndarray, lead: int = 1) -> np.ndarray:
     """Per program and bin [P, T], the probability of whichever model has the lower squared error (Brier) on
     that program's bins known at the decision (ending `lead` bins before), the timing model's on a tie."""

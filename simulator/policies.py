@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 
 from clonecast.errors import ConfigError, InputError, SchemaError
-from models.timing import PeakModel, TimingModel
+from models.timing import ClockModel, PeakModel, TimingModel
 from policy.prewarm import (
     COLD_START_COST_MINUTES,
     better_of,
     clones_worth_holding,
     cold_start_cost_bins,
     forecast_invocation_probability,
+    with_clock,
     worth_loading,
 )
 from policy.scaling import ScalingController, ScalingSettings
@@ -44,13 +45,17 @@ class SimContext:
     warmup_bins: int
     forecast: pd.DataFrame | None = None
     view: ForecastView | None = None  # forecast_view() output, built once
-    timing: dict[tuple[TimingModel, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    timing: dict[tuple[TimingModel | ClockModel, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
-    def chance(self, model: TimingModel, trace: SimTrace, lead: int) -> np.ndarray:
-        """The timing model's replay over the trace [P, T], made once per model and lead (a sweep reuses it)."""
+    def chance(self, model: TimingModel | ClockModel, trace: SimTrace, lead: int) -> np.ndarray:
+        """The timing or clock model's replay over the trace [P, T], made once per model and lead (a sweep reuses
+        it)."""
         counts, chance = self.timing.get((model, lead), (None, None))
         if counts is not trace.counts or chance is None:
-            chance = model.replay(trace.counts, lead)
+            if isinstance(model, ClockModel):
+                chance = model.replay(trace.counts, trace.start, trace.bin, lead)
+            else:
+                chance = model.replay(trace.counts, lead)
             self.timing[(model, lead)] = (trace.counts, chance)
         return chance
 
@@ -324,7 +329,8 @@ class Predictive:
     """Timing model + forecaster + cloning manager + dynamic scaling policy.
 
     Whether a program is loaded at all comes from the chance of an invocation (the timing model's or the
-    forecast's, whichever has predicted the program better so far) and the expected cost of a cold start
+    forecast's, whichever has predicted the program better so far, raised to the clock model's at a timer's minute
+    of the hour) and the expected cost of a cold start
     (`cold_start_cost` container-minutes, policy.prewarm). In Mode B the same rule sizes the pool clone by
     clone: the k-th clone is held for a bin when P(invoked) x P(peak >= k | invoked) (models.timing.PeakModel)
     makes it worth its memory, and goes as soon as it does not. The scaling policy corrects under-prediction
@@ -338,6 +344,7 @@ class Predictive:
     # the holding rule decides when idle clones go: a stabilisation window would be a fixed keep-alive on top
     scaling: ScalingSettings = field(default_factory=lambda: ScalingSettings(stabilise_s=FORECAST_CADENCE_S))
     timing: TimingModel = field(default_factory=TimingModel)
+    clock: ClockModel = field(default_factory=ClockModel)
     peaks: PeakModel = field(default_factory=PeakModel)
 
     @property
@@ -348,10 +355,11 @@ class Predictive:
 
     def chance(self, trace: SimTrace, ctx: SimContext, lead: int = 1) -> np.ndarray:
         """P(>= 1 invocation) per bin [P, T] known `lead` bins ahead: the timing model's or the forecast's,
-        whichever has predicted the program better so far."""
+        whichever has predicted the program better so far, or the clock model's where that is higher."""
         view = ctx.forecast_for(trace)
         forecast = forecast_invocation_probability(_quantiles(view), round(view.width / trace.bin))
-        return better_of(ctx.chance(self.timing, trace, lead), forecast, trace.counts, lead)
+        chance = better_of(ctx.chance(self.timing, trace, lead), forecast, trace.counts, lead)
+        return with_clock(chance, ctx.chance(self.clock, trace, lead))
 
     def cost_bins(self, trace: SimTrace) -> np.ndarray:
         """A cold start's cost per program in bins of holding a clone [P]."""

@@ -38,6 +38,7 @@ SWEEPS = {
             "predictive:c3",
             "predictive",
             "predictive:c30",
+            "predictive:c50",
             "predictive:c100",
             "predictive:c300",
             "predictive:c1000",

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.plots import plot_calibration
-from models.timing import PeakModel, TimingModel, brier, calibration
+from models.timing import ClockModel, PeakModel, TimingModel, brier, calibration
 
 
 def every(period: int, bins: int, offset: int = 0) -> np.ndarray:
@@ -86,6 +86,60 @@ def test_no_probability_sees_the_bins_it_is_about(counts: list[list[int]], cut: 
     changed[:, cut:] = np.random.default_rng(seed).integers(0, 4, size=changed[:, cut:].shape)
     model = TimingModel()
     before, after = model.replay(original, lead), model.replay(changed, lead)
+    assert (before[:, : cut + lead] == after[:, : cut + lead]).all()
+    assert ((before >= 0) & (before <= 1)).all()
+
+
+MIDNIGHT = pd.Timestamp("2019-07-15")
+MINUTE = pd.Timedelta("1min")
+
+
+def test_a_timer_is_expected_at_its_minute_of_the_hour_by_hand() -> None:
+    """Minute bins from midnight. Program 0 is invoked at minute 5 of every hour, program 1 at 00:05 and 01:05 only,
+    program 2 at 00:05 and 00:06 (no timer), program 3 never. The first pairs at risk are programs 0 and 1 at 01:05
+    (bin 65: every invocation of theirs fell at minute 5; program 2's did not), and both are invoked there, so until
+    then the rate is 0 (nothing to go on) and at 02:05 it is 2 / 2 for both; elsewhere in the hour the clock is 0."""
+    counts = np.zeros((4, 130), dtype=np.int64)
+    counts[0, [5, 65, 125]] = 1
+    counts[1, [5, 65]] = 1
+    counts[2, [5, 6]] = 1
+    p = ClockModel().replay(counts, MIDNIGHT, MINUTE)
+    assert p[:, :125].max() == 0.0  # no aligned pair had been seen: nothing to go on
+    assert p[:, 125] == pytest.approx([1.0, 1.0, 0.0, 0.0])
+    assert p[:, 126:].max() == 0.0  # another minute of the hour: the clock says nothing
+
+
+def test_the_clock_rate_is_the_share_of_aligned_programs_invoked() -> None:
+    """Ten programs invoked once at minute 0 (bin 0), three of them again at 01:00: at 02:00 the rate is 3 / 10,
+    for the three (aligned still) and the seven (aligned, not invoked at 01:00) alike. A trace starting at 00:30
+    shifts the places: its bin 30 is 01:00."""
+    counts = np.zeros((10, 121), dtype=np.int64)
+    counts[:, 0] = 1
+    counts[:3, 60] = 1
+    assert ClockModel().replay(counts, MIDNIGHT, MINUTE)[:, 120] == pytest.approx(np.full(10, 0.3))
+    shifted = ClockModel().replay(counts, MIDNIGHT + pd.Timedelta("30min"), MINUTE)
+    assert shifted[:, 120] == pytest.approx(np.full(10, 0.3))  # bin 120 is 02:30, the place of bin 0 still
+    assert shifted[:, 90].max() == 0.0  # 02:00 is not where anything was invoked
+
+
+def test_bins_that_do_not_tile_the_hour_have_no_clock() -> None:
+    counts = np.zeros((2, 60), dtype=np.int64)
+    counts[:, ::6] = 1  # every 42 minutes in 7-minute bins
+    assert ClockModel().replay(counts, MIDNIGHT, pd.Timedelta("7min")).max() == 0.0
+    assert ClockModel().replay(counts, MIDNIGHT + pd.Timedelta("30s"), MINUTE).max() == 0.0  # off the minute
+
+
+@settings(max_examples=25, deadline=None)
+@given(matrices, st.integers(10, 55), st.integers(1, 3), st.integers(0, 2**31 - 1))
+def test_no_clock_probability_sees_the_bins_it_is_about(
+    counts: list[list[int]], cut: int, lead: int, seed: int
+) -> None:
+    """As for the timing model, with 5-minute bins (a 12-bin hour) so that the places repeat within the matrix."""
+    original = np.asarray(counts, dtype=np.int64)
+    changed = original.copy()
+    changed[:, cut:] = np.random.default_rng(seed).integers(0, 4, size=changed[:, cut:].shape)
+    model, five = ClockModel(), pd.Timedelta("5min")
+    before, after = model.replay(original, MIDNIGHT, five, lead), model.replay(changed, MIDNIGHT, five, lead)
     assert (before[:, : cut + lead] == after[:, : cut + lead]).all()
     assert ((before >= 0) & (before <= 1)).all()
 

@@ -158,6 +158,32 @@ def test_the_chance_of_an_invocation_in_the_next_forecast_bin_comes_from_the_dat
     assert chance_of_invocation(dataset, pd.Timedelta("1min"))["timer"] == pytest.approx(h5)  # the next minute
 
 
+def test_a_timer_idle_for_longer_than_anything_seen_gets_the_clocks_chance_at_its_minute() -> None:
+    """Ten programs ran at 00:00, three of them again at 01:00; the dataset ends at 02:00. No idle time of two
+    hours was ever seen, so the hazard gives the seven that ran once nothing, but every one of them ran at minute 0
+    of the hour, where 3 of the 10 programs like them ran again: their chance for 02:00 is 0.3 (and a program that
+    ran at 00:00 and 00:01 is no timer); the predictive policy holds them there at the default cost (0.3 > 1/11)."""
+    from jobs.plan import chance_of_invocation
+    from traces.frames import Dataset, empty_events
+
+    ts = pd.date_range("2026-01-05", periods=120, freq="1min", tz="UTC")
+    counts = np.zeros((11, 120), dtype=np.int64)
+    counts[:10, 0] = 1
+    counts[:3, 60] = 1
+    counts[10, [0, 1]] = 1
+    codes = [f"p{i}" for i in range(11)]
+    requests = pd.DataFrame({"ts": np.tile(ts, 11), "program_code": np.repeat(codes, 120), "requests": counts.ravel()})
+    dataset = Dataset(requests, pd.DataFrame({"program_code": codes}), empty_events(), pd.Timedelta("1min"))
+    chance = chance_of_invocation(dataset, pd.Timedelta("1min"))
+    assert chance[codes[3:10]].to_numpy() == pytest.approx(np.full(7, 0.3))
+    assert (chance[codes[:3]] >= 0.3).all()
+    assert chance[codes[10]] < 0.01
+
+    sim = trace(np.concatenate([counts, np.zeros((11, 1), dtype=np.int64)], axis=1))
+    loaded = Predictive().loaded(sim, Setup(sim, warmup_bins=60).context([Predictive()]))
+    assert loaded[3:10, 120].all() and not loaded[3:10, 119].any()
+
+
 def test_a_plan_read_from_a_dataset_directory_gets_the_chance_of_an_invocation(tmp_path: Path) -> None:
     """`clonecast plan --programs DATASET_DIR`: the dataset's requests give the timing model's chance per
     program (the same as from the dataset itself); a programs file gives none."""
