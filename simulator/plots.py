@@ -1,7 +1,9 @@
 """Pareto plots: cold starts against wasted (Mode A) or idle (Mode B) memory, one line per policy family.
 
-The axes are linear and zoomed to the sweep's points; the oracle (no cold start, no waste) is a star where
-it falls inside them and a legend entry with its figures where it does not. Only each family's ends and
+The axes are linear and zoomed to the sweep's points up to the frontier's last one (the one with the most memory:
+a point with more memory than that is beaten by it on both axes, and is named in the legend with its figures
+instead of stretching the axis); the oracle (no cold start, no waste) is a star where it falls inside them and a
+legend entry with its figures where it does not. Only each family's ends and
 keepalive:10 (the 100 % reference) are labelled, each label placed where it overlaps no other.
 """
 
@@ -57,24 +59,28 @@ Label = tuple[str, tuple[float, float], str]  # text, the point it names, colour
 
 
 def _panel(ax: Any, points: pd.DataFrame, x: str, y: str) -> list[Label]:
-    """The families' lines, the frontier, keepalive:10 circled, the oracle, linear limits around the sweep; returns
-    the labels to place once the layout is drawn."""
+    """The families' lines, the frontier, keepalive:10 circled, the oracle, linear limits around the frontier;
+    returns the labels to place once the layout is drawn."""
     swept = points[points["family"] != "oracle"]
+    frontier = _frontier(swept, x, y)
+    shown, beyond = _around_frontier(swept, frontier, x)
     labels: list[Label] = []
     for family, group in swept.groupby("family", sort=False):
         group = group.sort_values([x, y])
         (line,) = ax.plot(group[x], group[y], marker="o", ms=5, lw=1.4, label=family, zorder=3)
         ends = [group.iloc[0]] if len(group) == 1 else [group.iloc[0], group.iloc[-1]]
         for row in ends:
-            if row["policy"] != REFERENCE:
+            if row["policy"] != REFERENCE and row["policy"] in shown["policy"].to_numpy():
                 labels.append((row["policy"], (row[x], row[y]), line.get_color()))
-    frontier = _frontier(swept, x, y)
     ax.step(frontier[x], frontier[y], where="post", color="grey", lw=3, alpha=0.3, zorder=2, label="Pareto frontier")
     reference = swept[swept["policy"] == REFERENCE]
     if len(reference):
         ax.scatter(reference[x], reference[y], s=200, facecolors="none", edgecolors="black", lw=1.4, zorder=6)
         labels.append((f"{REFERENCE} (= 100 %)", (reference[x].iloc[0], reference[y].iloc[0]), "black"))
-    x_lim, y_lim = _limits(swept[x]), _limits(swept[y], floor=0.0)
+    if len(beyond):
+        where = ", ".join(f"{r['policy']} ({r[y]:.1f} % at {r[x]:.0f} %)" for _, r in beyond.sort_values(x).iterrows())
+        ax.plot([], [], " ", label=f"beaten on both axes, off them:\n{where}")
+    x_lim, y_lim = _limits(shown[x]), _limits(shown[y], floor=0.0)
     ax.set_xlim(*x_lim)
     ax.set_ylim(*y_lim)
     for _, row in points[points["family"] == "oracle"].iterrows():
@@ -102,6 +108,12 @@ def _frontier(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     ordered = points.sort_values([x, y])
     best = ordered[y].cummin()
     return ordered[ordered[y] <= best.shift(fill_value=float("inf")) - 1e-12]
+
+
+def _around_frontier(swept: pd.DataFrame, frontier: pd.DataFrame, x: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The points up to the frontier's last x, and those beyond it (each beaten by that last point on both axes)."""
+    inside = swept[x] <= frontier[x].max()
+    return swept[inside], swept[~inside]
 
 
 def _limits(values: pd.Series, floor: float | None = None) -> tuple[float, float]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from simulator.plots import _frontier, _limits, plot_pareto
+from simulator.plots import _around_frontier, _frontier, _limits, plot_pareto
 
 X, Y = "wasted_memory_pct_of_keepalive10", "p75_app_cold_start_pct"
 
@@ -34,3 +34,12 @@ def test_linear_limits_zoom_on_the_sweep_and_the_plot_is_written(tmp_path: Path)
     assert _limits(pd.Series([20.0, 90.0]), floor=0.0)[0] > -10
     path = plot_pareto(sweep(), "a", tmp_path / "p.png", "a sweep")
     assert path.stat().st_size > 20_000
+
+
+def test_the_axes_end_at_the_frontiers_last_point() -> None:
+    """A point with more memory than the frontier's last one is beaten by it on both axes: it goes off the axes."""
+    swept = pd.concat([sweep(), pd.DataFrame([("seed", "far", 600.0, 40.0)], columns=[*sweep().columns])])
+    swept = swept[swept["family"] != "oracle"]
+    shown, beyond = _around_frontier(swept, _frontier(swept, X, Y), X)
+    assert beyond["policy"].tolist() == ["keepalive:60", "far"]  # both right of hybrid-histogram (160 %, 20 %)
+    assert shown[X].max() == 160.0
