@@ -67,8 +67,6 @@ LABEL = "program"  # the result label that names the program
 MAX_POINTS = 10_000  # evaluation points per range query (Prometheus refuses more than 11,000 per series)
 DRIFTING_POINTS = 100  # when a wall bin is no whole number of milliseconds, Prometheus's steps drift 1 ms each
 MIN_WALL_BIN_S = 2.0  # a bin must span at least two scrapes (every second, infra/prometheus/prometheus.yml)
-
-
 LOOKBACK = "5m"  # how far back a bin end's value is looked for (Prometheus's own lookback for plain selectors)
 
 
